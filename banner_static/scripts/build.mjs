@@ -1,0 +1,37 @@
+// Builds dist/banner.js: one minified function expression `(function(config){...})`.
+// The script endpoint appends `(` + the site's config JSON + `);`, so the served file
+// runs the banner with its configuration and needs no build at request time.
+import { build, transform } from "esbuild";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+const dir = fileURLToPath(new URL("..", import.meta.url));
+
+export async function bundle() {
+  const css = await transform(await readFile(dir + "src/banner.css", "utf8"), { loader: "css", minify: true });
+  const inlineCss = {
+    name: "inline-css",
+    setup(builder) {
+      builder.onLoad({ filter: /\.css$/ }, () => ({ contents: css.code.trim(), loader: "text" }));
+    },
+  };
+  const result = await build({
+    stdin: { contents: 'import start from "./main.js"; start(config);', resolveDir: dir + "src" },
+    bundle: true,
+    format: "esm",
+    minify: true,
+    target: "es2020",
+    legalComments: "none",
+    write: false,
+    plugins: [inlineCss],
+    // `config` is the wrapping function's parameter, so the banner defines no globals.
+    banner: { js: "(function(config){" },
+    footer: { js: "})" },
+  });
+  return result.outputFiles[0].text.trim() + "\n";
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await mkdir(dir + "dist", { recursive: true });
+  await writeFile(dir + "dist/banner.js", await bundle());
+}

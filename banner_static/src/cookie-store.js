@@ -1,0 +1,63 @@
+// The visitor's choice lives in one first-party cookie, so it is per browser and needs
+// no login: id=<uuid>&v=<policy version>&t=<unix seconds>&m=<method>&<slug>=1|0...
+
+export function readChoice(name) {
+  for (const pair of document.cookie.split("; ")) {
+    if (pair.startsWith(name + "=")) {
+      const fields = new URLSearchParams(pair.slice(name.length + 1));
+      const choice = { id: fields.get("id"), v: +fields.get("v"), t: +fields.get("t"), m: fields.get("m"), on: {} };
+      fields.forEach((value, key) => { choice.on[key] = value == "1"; });
+      return choice;
+    }
+  }
+}
+
+// `on` maps every optional category slug to a boolean.
+export function writeChoice(cookie, choice) {
+  const anyOn = Object.values(choice.on).includes(true);
+  let value = `id=${choice.id}&v=${choice.v}&t=${choice.t}&m=${choice.m}`;
+  for (const slug in choice.on) value += `&${slug}=${choice.on[slug] ? 1 : 0}`;
+  setCookie(
+    cookie.name + "=" + value,
+    (anyOn ? cookie.consentDays : cookie.refusalDays) * 86400,
+    "/",
+    cookie.domain,
+  );
+}
+
+function setCookie(nameValue, maxAge, path, domain) {
+  document.cookie = nameValue + "; Max-Age=" + maxAge + "; Path=" + path +
+    (domain ? "; Domain=" + domain : "") + "; SameSite=Lax" +
+    (location.protocol == "https:" ? "; Secure" : "");
+}
+
+const globToRegExp = (glob) =>
+  RegExp("^" + glob.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
+
+// Deletes a withdrawn category's cookies. A cookie can only be deleted with the domain and
+// path it was set with, and the browser does not tell us those, so every plausible
+// variant is expired: no domain, the host and each parent domain with and without a
+// leading dot, the declared domains; the declared path, "/", the current path and its
+// parents.
+export function expireCookies(definitions, siteDomain) {
+  const present = document.cookie.split("; ").map((pair) => pair.split("=")[0]);
+  const host = location.hostname.split(".");
+  const domains = ["", siteDomain];
+  for (let i = 0; i < host.length; i++) {
+    const domain = host.slice(i).join(".");
+    domains.push(domain, "." + domain);
+  }
+  const paths = ["/"];
+  let path = "";
+  for (const part of location.pathname.split("/").slice(1)) paths.push((path += "/" + part));
+  for (const definition of definitions) {
+    const names = definition.name.includes("*")
+      ? present.filter((name) => globToRegExp(definition.name).test(name))
+      : [definition.name];
+    for (const name of names) {
+      for (const domain of domains.concat(definition.domain || [])) {
+        for (const p of paths.concat(definition.path || [])) setCookie(name + "=", 0, p, domain);
+      }
+    }
+  }
+}

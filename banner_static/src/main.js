@@ -1,0 +1,120 @@
+// Wires the modules together: reads the stored choice and the opt-out signals, sets
+// Google Consent Mode's defaults before any gated tag can run, gates the tags, shows the
+// banner when a decision is needed and exposes window.Consent.
+import { readChoice, writeChoice, expireCookies } from "./cookie-store.js";
+import { optOutSignal } from "./signals.js";
+import { consentDefault, consentUpdate } from "./gcm.js";
+import { gateTags } from "./tags.js";
+import { postDecision, retryQueued } from "./api.js";
+import { pickLanguage, isRightToLeft } from "./language.js";
+import { createUI } from "./ui.js";
+
+const uuid = () =>
+  "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
+    (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
+
+export default function start(config) {
+  consentDefault();
+  const script = document.currentScript;
+  const endpoint = new URL(config.endpoint, (script && script.src) || location.href).href;
+  const categories = config.categories;
+  const optional = categories.filter((category) => !category.required).map((category) => category.slug);
+  const lang = pickLanguage(config);
+  const signal = optOutSignal();
+  const stored = readChoice(config.cookie.name);
+  // A choice made under an older policy version no longer counts: nothing optional runs
+  // until the visitor decides again. The consent id is kept so the records stay linked.
+  let choice = stored && stored.v == config.policyVersion ? stored : null;
+  let id = stored && stored.id;
+
+  const isOn = (slug) => !!(choice && !signal && choice.on[slug]);
+  const allowed = (slug) => categories.some((category) => category.slug == slug && category.required) || isOn(slug);
+
+  const get = () => ({
+    id: id || null,
+    policyVersion: config.policyVersion,
+    method: choice ? choice.m : null,
+    time: choice ? choice.t : null,
+    decided: !!choice,
+    signal: signal || null,
+    categories: Object.fromEntries(categories.map(({ slug }) => [slug, allowed(slug)])),
+  });
+
+  function decide(on, method) {
+    // An opt-out signal overrides everything: the only decision recorded is the signal's.
+    if (signal && method != signal) return;
+    const ran = optional.filter(allowed);
+    const before = (choice || stored || { on: {} }).on;
+    const now = {};
+    for (const slug of optional) now[slug] = !signal && (on ? !!on[slug] : true);
+    if (method == "custom" && ran.some((slug) => !now[slug])) method = "withdraw";
+    id = id || uuid();
+    choice = { id, v: config.policyVersion, t: Math.floor(Date.now() / 1000), m: method, on: now };
+    writeChoice(config.cookie, choice);
+    postDecision(endpoint, {
+      consent_id: id,
+      categories: now,
+      policy_version: config.policyVersion,
+      method,
+      language: lang,
+      page_url: location.href,
+    });
+    consentUpdate(allowed);
+    activateTags();
+    const off = optional.filter((slug) => before[slug] && !now[slug]);
+    if (off.length) {
+      expireCookies(categories.filter((category) => off.includes(category.slug)).flatMap((category) => category.cookies), config.cookie.domain);
+    }
+    ui.render(true);
+    if (ran.some((slug) => !now[slug])) ui.offerReload();
+    document.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
+  }
+
+  const activateTags = gateTags(allowed);
+  const texts = config.texts[lang];
+  const ui = createUI({
+    config,
+    texts,
+    lang,
+    rtl: isRightToLeft(lang),
+    nonce: script && script.nonce,
+    signal,
+    isOn,
+    decide,
+  });
+
+  if (signal && !(choice && choice.m == signal)) decide({}, signal);
+  else if (choice) consentUpdate(allowed);
+  ui.render(!!(choice || signal));
+
+  retryQueued();
+  addEventListener("online", retryQueued);
+
+  // Any [data-consent-open] element reopens the preferences, also from the keyboard when
+  // the site used an element that is not a link or button.
+  const opener = (event) => event.target.closest && event.target.closest("[data-consent-open]");
+  document.addEventListener("click", (event) => {
+    const element = opener(event);
+    if (element) {
+      event.preventDefault();
+      ui.open(element);
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    const element = opener(event);
+    if (element && (event.key == "Enter" || event.key == " ") && !/^(A|BUTTON)$/.test(element.tagName)) {
+      event.preventDefault();
+      ui.open(element);
+    }
+  });
+
+  window.Consent = {
+    version: config.policyVersion,
+    get,
+    allowed,
+    open: () => ui.open(),
+    acceptAll: () => decide(null, "accept_all"),
+    rejectAll: () => decide({}, "reject_all"),
+    set: (on) => decide({ ...(choice && choice.on), ...on }, "custom"),
+  };
+}

@@ -1,0 +1,5 @@
+// Universal opt-out signals. GPC is an opt-out of sale/sharing under CPRA (regs §7025)
+// and DNT is honoured the same way, so either turns every optional category off,
+// whatever was stored. Only the exact values count: `true` and "1".
+export const optOutSignal = () =>
+  navigator.globalPrivacyControl === true ? "gpc" : navigator.doNotTrack === "1" ? "dnt" : "";

@@ -1,0 +1,189 @@
+// The two layers and the floating button, in an open shadow root so the site's CSS cannot
+// reach in. Styles are adopted as a constructed stylesheet, which a strict CSP
+// (style-src 'self') allows; browsers without it get a <style> with the script's nonce.
+//
+// First layer: a non-modal dialog over the bottom of the page (position: fixed, so it
+// never moves the page's content). Second layer: a modal dialog that traps Tab, closes on
+// Esc and gives focus back to whatever opened it.
+import { h } from "./dom.js";
+import css from "./banner.css";
+
+const FOCUSABLE = "button,input:not(:disabled),a[href],summary";
+
+export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide }) {
+  const host = h("consent-ui");
+  const root = host.attachShadow({ mode: "open" });
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+    root.adoptedStyleSheets = [sheet];
+  } catch {
+    root.append(h("style", { nonce }, css));
+  }
+
+  const button = (label, onclick, extra) => h("button", { class: "b " + (extra || ""), onclick }, label);
+  const closeButton = (onclick) => h("button", { class: "x", "aria-label": texts.close, onclick }, "×");
+  const privacyLink = config.privacyUrl && h("a", { href: config.privacyUrl }, texts.privacy);
+  let opener;
+
+  const bar = h(
+    "div",
+    { class: "bar", role: "dialog", "aria-labelledby": "ct", "aria-describedby": "cb", tabindex: -1, hidden: true },
+    h("div", { class: "tx" }, h("h2", { id: "ct" }, texts.title), h("p", { id: "cb" }, texts.body, " ", privacyLink)),
+    h(
+      "div",
+      { class: "bs" },
+      button(texts.acceptAll, () => decide(null, "accept_all")),
+      button(texts.rejectAll, () => decide({}, "reject_all")),
+      button(texts.customise, () => open(), "alt"),
+    ),
+  );
+
+  const switches = {};
+  const lifetime = (days) => (days == null ? texts.session : days + " " + texts.days);
+  const sections = config.categories.map(({ slug, required, vendors, cookies }) => {
+    const words = texts.categories[slug] || { name: slug };
+    switches[slug] = h("input", {
+      type: "checkbox",
+      role: "switch",
+      class: "sw",
+      id: "s-" + slug,
+      "aria-describedby": "d-" + slug,
+      disabled: required || signal,
+    });
+    return h(
+      "section",
+      { class: "cat" },
+      h(
+        "div",
+        { class: "row" },
+        h("h3", {}, h("label", { for: "s-" + slug }, words.name)),
+        required && h("span", { class: "mu" }, texts.alwaysOn),
+        switches[slug],
+      ),
+      h("p", { class: "mu", id: "d-" + slug }, words.description),
+      vendors.length > 0 && h(
+        "details",
+        {},
+        h("summary", {}, `${texts.vendors} (${vendors.length})`),
+        h("ul", {}, vendors.map((vendor) => h(
+          "li",
+          {},
+          h("strong", {}, vendor.name),
+          vendor.description && [" ", vendor.description],
+          vendor.privacyUrl && [" ", h("a", { href: vendor.privacyUrl, "aria-label": texts.privacy + ": " + vendor.name }, texts.privacy)],
+        ))),
+      ),
+      cookies.length > 0 && h(
+        "details",
+        {},
+        h("summary", {}, `${texts.cookies} (${cookies.length})`),
+        h("ul", {}, cookies.map((cookie) => h(
+          "li",
+          {},
+          h("code", {}, cookie.name),
+          " · " + lifetime(cookie.days),
+          cookie.vendor && " · " + cookie.vendor,
+          cookie.purpose && h("br"),
+          cookie.purpose,
+        ))),
+      ),
+    );
+  });
+
+  const save = () => {
+    const on = {};
+    for (const slug in switches) on[slug] = switches[slug].checked;
+    decide(on, "custom");
+  };
+  const dialog = h(
+    "div",
+    { class: "dlg", role: "dialog", "aria-modal": "true", "aria-labelledby": "pt", tabindex: -1, onkeydown: trapKeys },
+    h("div", { class: "hd" }, h("h2", { id: "pt" }, texts.preferences), closeButton(() => close())),
+    signal && h("p", { class: "note", role: "status" }, texts.honoured),
+    h("p", {}, texts.body, " ", privacyLink && privacyLink.cloneNode(true)),
+    sections,
+    h(
+      "div",
+      { class: "bs" },
+      signal
+        ? button(texts.close, () => close())
+        : [
+          button(texts.acceptAll, () => decide(null, "accept_all")),
+          button(texts.rejectAll, () => decide({}, "reject_all")),
+          button(texts.save, save, "alt"),
+        ],
+    ),
+  );
+  const overlay = h("div", { class: "ov", hidden: true, onclick: (event) => event.target == overlay && close() }, dialog);
+  const fab = config.button && h("button", { class: "fab", "aria-haspopup": "dialog", onclick: () => open() }, texts.preferences);
+  const reloadNote = h(
+    "div",
+    { class: "rl", role: "status", hidden: true },
+    button(texts.reload, () => location.reload()),
+    closeButton(() => { reloadNote.hidden = true; }),
+  );
+
+  root.append(h("div", { class: "r", lang, dir: rtl ? "rtl" : "ltr" }, bar, fab, reloadNote, overlay));
+  (document.body || document.documentElement).append(host);
+
+  function deepActiveElement() {
+    let active = document.activeElement;
+    while (active && active.shadowRoot && active.shadowRoot.activeElement) active = active.shadowRoot.activeElement;
+    return active;
+  }
+
+  const isShown = (element) => element && element.isConnected && element.getClientRects().length > 0;
+
+  function open(from) {
+    opener = from || deepActiveElement();
+    for (const { slug, required } of config.categories) switches[slug].checked = required || isOn(slug);
+    overlay.hidden = false;
+    dialog.focus();
+  }
+
+  function close() {
+    if (overlay.hidden) return;
+    overlay.hidden = true;
+    const target = [opener, fab, bar].find(isShown);
+    if (target) target.focus();
+  }
+
+  function trapKeys(event) {
+    if (event.key == "Escape") {
+      event.stopPropagation();
+      close();
+    } else if (event.key == "Tab") {
+      const focusable = [...dialog.querySelectorAll(FOCUSABLE)].filter(isShown);
+      const first = focusable[0];
+      const last = focusable[focusable.length - 1];
+      const active = root.activeElement;
+      if (event.shiftKey ? active == first || active == dialog : active == last) {
+        event.preventDefault();
+        (event.shiftKey ? last : first).focus();
+      }
+    }
+  }
+
+  // Shows the first layer while the visitor has not decided, the floating button after.
+  function render(decided) {
+    if (fab) fab.hidden = !decided;
+    if (!decided && bar.hidden) {
+      bar.hidden = false;
+      // Screen readers announce the banner when it takes focus, unless the visitor is
+      // already somewhere on the page.
+      const active = document.activeElement;
+      if (!active || active == document.body || active == document.documentElement) bar.focus({ preventScroll: true });
+    } else if (decided) {
+      bar.hidden = true;
+      close();
+      if (root.activeElement && !isShown(root.activeElement) && isShown(fab)) fab.focus();
+    }
+  }
+
+  return {
+    render,
+    open,
+    offerReload: () => { reloadNote.hidden = false; },
+  };
+}
