@@ -62,6 +62,17 @@ class Handler(SimpleHTTPRequestHandler):
             return self.send(200, body.encode(), "text/javascript")
         if self.path == "/__posts":
             return self.send(200, json.dumps(POSTS).encode(), "application/json")
+        if self.path.startswith("/csp.html"):
+            # The strict policy a careful site would send: the banner must still work.
+            body = (HERE / "csp.html").read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Security-Policy",
+                             "default-src 'self'; script-src 'self' 'nonce-n0nce'; style-src 'self'")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return None
         return super().do_GET()
 
     def do_POST(self):

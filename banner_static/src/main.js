@@ -83,12 +83,13 @@ export default function start(config) {
     decide,
   });
 
+  // Earlier decisions the platform has not acknowledged yet; before this view's own.
+  retryQueued();
+  addEventListener("online", retryQueued);
+
   if (signal && !(choice && choice.m == signal)) decide({}, signal);
   else if (choice) consentUpdate(allowed);
   ui.render(!!(choice || signal));
-
-  retryQueued();
-  addEventListener("online", retryQueued);
 
   // Any [data-consent-open] element reopens the preferences, also from the keyboard when
   // the site used an element that is not a link or button.
