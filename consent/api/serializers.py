@@ -1,0 +1,125 @@
+"""Validation of what browsers send. Everything a visitor can send is checked here."""
+
+import re
+
+from rest_framework import serializers
+
+from ..models import REQUIRED, ConsentRecord, Method
+
+LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON true/false: "yes", 1 or "false" are type errors, not guesses."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if data is True or data is False:
+            return data
+        self.fail("invalid")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ConsentSerializer(serializers.Serializer):
+    """A decision as the banner posts it. Needs ``bundle`` (the SiteBundle) in context."""
+
+    consent_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The browser's consent id; made when absent."
+    )
+    categories = serializers.DictField(
+        child=StrictBooleanField(), help_text='Every optional category: {"functional": true}'
+    )
+    policy_version = StrictIntegerField(min_value=1)
+    method = serializers.ChoiceField(choices=Method.choices)
+    language = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+    page_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+    def validate_categories(self, value: dict) -> dict:
+        bundle = self.context["bundle"]
+        errors = {}
+        if REQUIRED in value and value[REQUIRED] is not True:
+            errors[REQUIRED] = "Required cookies cannot be refused."
+        for slug in value:
+            if slug != REQUIRED and slug not in bundle.optional_categories:
+                errors[slug] = "Unknown category."
+        for slug in bundle.optional_categories:
+            if slug not in value:
+                errors[slug] = "Missing: every optional category needs an answer."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {slug: value[slug] for slug in bundle.optional_categories}
+
+    def validate_policy_version(self, value: int) -> int:
+        if value not in self.context["bundle"].versions:
+            raise serializers.ValidationError("Unknown policy version for this site.")
+        return value
+
+    def validate_language(self, value: str) -> str:
+        if value and not LANGUAGE.match(value):
+            raise serializers.ValidationError("Not a language tag (e.g. en, de-AT).")
+        return value
+
+    def validate_page_url(self, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise serializers.ValidationError("Must be an http(s) URL.")
+        return value
+
+    def validate(self, attrs):
+        choices = attrs["categories"].values()
+        method = attrs["method"]
+        if method == Method.ACCEPT_ALL and not all(choices):
+            raise serializers.ValidationError({"method": "accept_all needs every category true."})
+        if method in (Method.REJECT_ALL, Method.GPC, Method.DNT) and any(choices):
+            raise serializers.ValidationError({"method": f"{method} needs every category false."})
+        return attrs
+
+
+class ReceiptSerializer(serializers.ModelSerializer):
+    """What a visitor gets back: proof of what was recorded."""
+
+    record_id = serializers.IntegerField(source="id")
+    site = serializers.CharField(source="site.key")
+
+    class Meta:
+        model = ConsentRecord
+        fields = [
+            "consent_id",
+            "record_id",
+            "site",
+            "created_at",
+            "expires_at",
+            "categories",
+            "policy_version",
+            "texts_hash",
+            "method",
+            "gpc",
+            "dnt",
+            "language",
+            "page_url",
+        ]
+
+
+class HistorySerializer(serializers.Serializer):
+    consent_id = serializers.UUIDField()
+    current = ReceiptSerializer()
+    outdated = serializers.BooleanField(help_text="The current policy version is newer.")
+    history = ReceiptSerializer(many=True)
+
+
+class GpcSerializer(serializers.Serializer):
+    gpc = serializers.BooleanField()
+    lastUpdate = serializers.DateField()

@@ -1,0 +1,229 @@
+"""The public endpoints: the script, the config, recording a consent, a visitor's receipt
+and its erasure, and the GPC well-known resource."""
+
+import uuid
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import audit, records
+from ..models import ConsentRecord, Site
+from ..policy import Signals
+from ..siteconfig import SiteBundle, get_bundle
+from .cors import add_cors_headers, origin_allowed
+from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
+from .serializers import ConsentSerializer, GpcSerializer, HistorySerializer, ReceiptSerializer
+from .throttles import ReceiptThrottle, SiteClientThrottle
+
+
+def _cacheable(request: HttpRequest, body: bytes, etag: str, content_type: str) -> HttpResponse:
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type=content_type)
+    response["ETag"] = etag
+    max_age = settings.CONSENT_SCRIPT_MAX_AGE
+    response["Cache-Control"] = f"public, max-age={max_age}, stale-while-revalidate={max_age}"
+    response["Access-Control-Allow-Origin"] = "*"
+    patch_vary_headers(response, ["Accept-Encoding"])
+    return response
+
+
+@require_GET
+def script(request: HttpRequest, site_key: str) -> HttpResponse:
+    """The one file a site embeds: the banner with the site's config inlined."""
+    try:
+        bundle = get_bundle(site_key)
+    except DatabaseError:
+        return HttpResponse(
+            "/* consent: briefly unavailable */",
+            status=503,
+            content_type="text/javascript",
+            headers={"Retry-After": "5"},
+        )
+    if bundle is None:
+        return HttpResponse(
+            f"/* consent: no site {site_key!r} */".encode(),
+            status=404,
+            content_type="text/javascript",
+        )
+    return _cacheable(request, bundle.script, bundle.script_etag, "text/javascript; charset=utf-8")
+
+
+def site_bundle(site_key: str) -> SiteBundle:
+    bundle = get_bundle(site_key)
+    if bundle is None:
+        raise NotFound("No site with this key.")
+    return bundle
+
+
+class SiteConfigView(APIView):
+    """The site's banner configuration: categories, vendors, cookies, texts, policy version."""
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 304: None, 404: None}, operation_id="site_config"
+    )
+    def get(self, request: Request, site_key: str) -> HttpResponse:
+        bundle = site_bundle(site_key)
+        return _cacheable(request, bundle.config_json, bundle.config_etag, "application/json")
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client address; behind NUM_PROXIES trusted proxies, from X-Forwarded-For."""
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES")
+    forwarded = request.headers.get("X-Forwarded-For")
+    if proxies and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        return hops[-min(proxies, len(hops))]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+class ConsentCreateView(APIView):
+    """Record one decision of one browser. Answers 201 only once the record is stored."""
+
+    throttle_classes = [SiteClientThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        # Size and origin are checked before anything is parsed or counted.
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > settings.CONSENT_MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        self.bundle = site_bundle(kwargs["site_key"])
+        if not origin_allowed(request, self.bundle.origins):
+            raise ForbiddenOrigin()
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        bundle = getattr(self, "bundle", None)
+        origins = bundle.origins if bundle else ()
+        response["Cache-Control"] = "no-store"
+        return add_cors_headers(request, response, origins, "POST, OPTIONS")
+
+    def options(self, request, *args, **kwargs):
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def get_throttles(self):
+        return [] if self.request.method == "OPTIONS" else super().get_throttles()
+
+    @extend_schema(
+        request=ConsentSerializer,
+        responses={
+            201: ReceiptSerializer,
+            400: OpenApiResponse(description="Invalid input"),
+            403: OpenApiResponse(description="Origin not registered for the site"),
+            404: OpenApiResponse(description="Unknown site"),
+            413: OpenApiResponse(description="Body too large"),
+            429: OpenApiResponse(description="Too many requests"),
+            503: OpenApiResponse(description="Store briefly unavailable"),
+        },
+        operation_id="record_consent",
+    )
+    def post(self, request: Request, site_key: str) -> Response:
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        serializer = ConsentSerializer(data=request.data, context={"bundle": self.bundle})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            record = records.record_consent(
+                self.bundle,
+                categories=data["categories"],
+                policy_version=data["policy_version"],
+                method=data["method"],
+                signals=Signals.from_headers(request.headers),
+                consent_id=data.get("consent_id"),
+                language=data["language"],
+                page_url=data["page_url"],
+                ip=client_ip(request),
+            )
+        except DatabaseError:
+            return database_unavailable()
+        body = ReceiptSerializer(record).data
+        body["site"] = self.bundle.key
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def parse_consent_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationError({"consent_id": ["Not a valid UUID."]}) from None
+
+
+class ConsentReceiptView(APIView):
+    """A visitor's receipt and history (access, portability), and erasure."""
+
+    throttle_classes = [ReceiptThrottle]
+
+    def get_records(self, consent_id: str) -> list[ConsentRecord]:
+        found = list(
+            ConsentRecord.objects.filter(consent_id=parse_consent_id(consent_id))
+            .select_related("site")
+            .order_by("-created_at", "-id")
+        )
+        if not found:
+            raise NotFound("No records for this consent id.")
+        return found
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        origins = getattr(self, "origins", ())
+        return add_cors_headers(request, response, origins, "GET, DELETE, OPTIONS")
+
+    def options(self, request, *args, **kwargs):
+        try:
+            self.origins = self._origins_for(self.get_records(kwargs["consent_id"]))
+        except (NotFound, ValidationError):
+            self.origins = ()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _origins_for(self, found: list[ConsentRecord]) -> tuple[str, ...]:
+        return tuple({o for record in found for o in record.site.origins()})
+
+    @extend_schema(
+        responses={200: HistorySerializer, 400: None, 404: None}, operation_id="consent_receipt"
+    )
+    def get(self, request: Request, consent_id: str) -> Response:
+        found = self.get_records(consent_id)
+        self.origins = self._origins_for(found)
+        current = found[0]
+        latest = Site.objects.get(pk=current.site_id).current_policy_version()
+        return Response(
+            {
+                "consent_id": str(current.consent_id),
+                "current": ReceiptSerializer(current).data,
+                "outdated": current.policy_version < latest,
+                "history": ReceiptSerializer(found, many=True).data,
+            }
+        )
+
+    @extend_schema(responses={204: None, 400: None, 404: None}, operation_id="erase_consent")
+    def delete(self, request: Request, consent_id: str) -> Response:
+        found = self.get_records(consent_id)
+        self.origins = self._origins_for(found)
+        with audit.acting_as("visitor"):
+            records.erase(found[0].consent_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GpcView(APIView):
+    """Tells user agents this site honours Global Privacy Control (GPC spec §3.2)."""
+
+    @extend_schema(responses={200: GpcSerializer}, operation_id="gpc_support")
+    def get(self, request: Request) -> Response:
+        response = Response({"gpc": True, "lastUpdate": settings.CONSENT_GPC_LAST_UPDATE})
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Cache-Control"] = "public, max-age=86400"
+        return response

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ConsentConfig(AppConfig):
+    name = "consent"
+    verbose_name = "Consent"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import audit, siteconfig
+
+        audit.connect()
+        siteconfig.connect()

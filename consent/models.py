@@ -1,0 +1,412 @@
+"""The consent domain: what visitors are told (Site, Category, Vendor, CookieDefinition,
+PolicyVersion, BannerText) and what they decided (ConsentRecord), with the audit trail
+(AuditEvent, ChainLink) that proves both.
+"""
+
+import fnmatch
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models, transaction
+from django.utils import timezone
+
+REQUIRED = "required"
+
+KEY_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9_-]{3,64}$", "Use 3 to 64 letters, digits, '-' or '_' (it appears in URLs)."
+)
+
+
+def new_site_key() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def validate_origins(value: str) -> None:
+    for origin in value.split():
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ValidationError(
+                f"{origin!r} is not an origin: write scheme://host[:port], one per line."
+            )
+
+
+HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$")
+
+
+def validate_hosts(value: str) -> None:
+    for host in value.split():
+        if not HOST_PATTERN.match(host):
+            raise ValidationError(f"{host!r} is not a host name: write e.g. cdn.example.com")
+
+
+class Site(models.Model):
+    """A website that embeds the banner. Its key is public: it appears in the embed URL."""
+
+    name = models.CharField(max_length=200)
+    key = models.CharField(
+        "site key", max_length=64, unique=True, default=new_site_key, validators=[KEY_VALIDATOR]
+    )
+    allowed_origins = models.TextField(
+        blank=True,
+        validators=[validate_origins],
+        help_text="Origins allowed to record consents, one per line, e.g. https://www.example.com",
+    )
+    default_language = models.CharField(max_length=16, default="en")
+    cookie_name = models.CharField(
+        max_length=64, default="consent", validators=[RegexValidator(r"^[A-Za-z0-9_.-]+$")]
+    )
+    cookie_domain = models.CharField(
+        max_length=200, blank=True, help_text="Blank: the page's own host. E.g. .example.com"
+    )
+    consent_lifetime_days = models.PositiveIntegerField(
+        default=365, validators=[MinValueValidator(1)]
+    )
+    refusal_lifetime_days = models.PositiveIntegerField(
+        default=182, validators=[MinValueValidator(1)]
+    )
+    retention_days = models.PositiveIntegerField(
+        default=365 * 3,
+        validators=[MinValueValidator(1)],
+        help_text="Consent records older than this are deleted by the daily retention task.",
+    )
+    show_preferences_button = models.BooleanField(
+        default=True, help_text="Show a floating 'Cookie Preferences' button on every page."
+    )
+    privacy_policy_url = models.URLField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def origins(self) -> list[str]:
+        return [o.rstrip("/") for o in self.allowed_origins.split()]
+
+    def current_policy_version(self) -> int:
+        latest = self.policy_versions.order_by("-version").values_list("version", flat=True).first()
+        return latest or 1
+
+
+class Category(models.Model):
+    """A purpose visitors consent to. Required is always on and cannot be removed."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField()
+    required = models.BooleanField(default=False)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "slug"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            stored = Category.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
+            if stored == REQUIRED and self.slug != REQUIRED:
+                raise ValidationError("The Required category's slug cannot change.")
+        self.clean()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.slug == REQUIRED:
+            raise ValidationError("The Required category cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.slug == REQUIRED and not self.required:
+            raise ValidationError({"required": "The Required category cannot be made optional."})
+        if self.required and self.slug != REQUIRED:
+            raise ValidationError({"required": "Only the Required category is always on."})
+
+
+class Vendor(models.Model):
+    """A third party whose tags a site loads (analytics, ads, video, ...)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="vendors")
+    name = models.CharField(max_length=200)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="vendors")
+    description = models.TextField(blank=True)
+    privacy_policy_url = models.URLField(blank=True)
+    hosts = models.TextField(
+        blank=True,
+        validators=[validate_hosts],
+        help_text="Hosts its tags load from, one per line (used for the CSP), e.g. "
+        "www.googletagmanager.com or *.doubleclick.net",
+    )
+
+    class Meta:
+        ordering = ["category__order", "name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="vendor_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        # A vendor's cookies are always in the vendor's category.
+        for cookie in self.cookies.exclude(category=self.category_id):
+            cookie.category = self.category
+            cookie.save()
+
+    def host_list(self) -> list[str]:
+        return self.hosts.split()
+
+
+class CookieDefinition(models.Model):
+    """A cookie a site sets, by exact name or a pattern such as ``_ga_*``."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="cookies")
+    name = models.CharField(max_length=200, help_text="Exact name, or a pattern with * (_ga_*).")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="cookies")
+    vendor = models.ForeignKey(
+        Vendor, on_delete=models.CASCADE, null=True, blank=True, related_name="cookies"
+    )
+    domain = models.CharField(max_length=200, blank=True, help_text="Blank: the site's own host.")
+    path = models.CharField(max_length=200, default="/")
+    lifetime_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Blank for a session cookie."
+    )
+    purpose = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["category__order", "name"]
+        verbose_name = "cookie"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_pattern(self) -> bool:
+        return "*" in self.name
+
+    def matches(self, cookie_name: str) -> bool:
+        if self.is_pattern:
+            return fnmatch.fnmatchcase(cookie_name, self.name)
+        return cookie_name == self.name
+
+    def clean(self) -> None:
+        if self.vendor_id and self.category_id and self.vendor.category_id != self.category_id:
+            raise ValidationError(
+                {"category": f"The vendor {self.vendor} is in {self.vendor.category}."}
+            )
+
+
+class PolicyVersion(models.Model):
+    """A published version of what visitors are told. A new one asks every visitor again."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="policy_versions")
+    version = models.PositiveIntegerField(editable=False)
+    summary = models.TextField(help_text="What changed, in words a visitor would understand.")
+    effective_date = models.DateField(default=timezone.localdate)
+    published_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.CharField(max_length=150, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["site", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "version"], name="policy_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is None and not self.version:
+            with transaction.atomic():
+                last = (
+                    PolicyVersion.objects.select_for_update()
+                    .filter(site=self.site)
+                    .order_by("-version")
+                    .values_list("version", flat=True)
+                    .first()
+                )
+                self.version = (last or 0) + 1
+                return super().save(*args, **kwargs)
+        return super().save(*args, **kwargs)
+
+
+class BannerText(models.Model):
+    """The banner's words for one site and language. Blank fields use the built-in text."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="texts")
+    language = models.CharField(max_length=16, help_text="e.g. en, de, fr, es, ar")
+    title = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    accept_all = models.CharField(max_length=60, blank=True)
+    reject_all = models.CharField(max_length=60, blank=True)
+    customise = models.CharField(max_length=60, blank=True)
+    save_choices = models.CharField(max_length=60, blank=True)
+    preferences = models.CharField(max_length=60, blank=True, help_text="'Cookie Preferences'")
+    category_texts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per category: {"functional": {"name": "...", "description": "..."}}',
+    )
+
+    class Meta:
+        ordering = ["site", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "language"], name="banner_text_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} ({self.language})"
+
+
+# --- Records and proof -----------------------------------------------------------------
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete an append-only row."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only.")
+
+    def delete(self):
+        raise AppendOnlyError(
+            f"{self.model.__name__} rows leave only through erasure or retention purge."
+        )
+
+    def _sanctioned_delete(self) -> int:
+        return self._raw_delete(self.db)
+
+
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never updated; they are sealed into the hash chain."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(
+            f"{type(self).__name__} rows leave only through erasure or retention purge."
+        )
+
+    def digest(self) -> str:
+        """The SHA-256 of every stored field, in a form both databases give alike."""
+        values = {}
+        for field in self._meta.concrete_fields:
+            value = getattr(self, field.attname)
+            if isinstance(value, datetime):
+                value = value.astimezone(UTC).isoformat(timespec="microseconds")
+            values[field.attname] = value
+        text = json.dumps(values, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Method(models.TextChoices):
+    ACCEPT_ALL = "accept_all", "Accept all"
+    REJECT_ALL = "reject_all", "Reject all"
+    CUSTOM = "custom", "Custom"
+    GPC = "gpc", "Global Privacy Control"
+    DNT = "dnt", "Do Not Track"
+    WITHDRAW = "withdraw", "Withdrawal"
+
+
+class ConsentRecord(AppendOnlyModel):
+    """One decision of one browser, as it was made. Maps onto an ISO/IEC TS 27560 record."""
+
+    consent_id = models.UUIDField(db_index=True, default=uuid.uuid4)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="records")
+    policy_version = models.PositiveIntegerField()
+    texts_hash = models.CharField(max_length=64, help_text="SHA-256 of the texts shown")
+    categories = models.JSONField(help_text='Per category slug: allowed, e.g. {"functional": true}')
+    method = models.CharField(max_length=16, choices=Method.choices)
+    gpc = models.BooleanField("Sec-GPC seen", default=False)
+    dnt = models.BooleanField("DNT seen", default=False)
+    language = models.CharField(max_length=16, blank=True)
+    page_url = models.CharField(max_length=500, blank=True)
+    ip_prefix = models.CharField("IP (truncated)", max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["site", "created_at"], name="record_site_time")]
+
+    def __str__(self) -> str:
+        return f"{self.consent_id} {self.method} {self.created_at:%Y-%m-%d %H:%M}"
+
+    def allowed(self, slug: str) -> bool:
+        return slug == REQUIRED or bool(self.categories.get(slug))
+
+    @classmethod
+    def lifetime_for(cls, site: Site, categories: dict) -> timedelta:
+        """A refusal lives shorter than a consent, so the visitor is asked again sooner."""
+        any_allowed = any(v for k, v in categories.items() if k != REQUIRED)
+        days = site.consent_lifetime_days if any_allowed else site.refusal_lifetime_days
+        return timedelta(days=days)
+
+
+class AuditEvent(AppendOnlyModel):
+    """Who changed what visitors are told, and every erasure and purge of records."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=32)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    site_key = models.CharField(max_length=64, blank=True, db_index=True)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_repr}"
+
+
+class ChainLink(AppendOnlyModel):
+    """One sealed row: its digest chained to every link before it."""
+
+    class Kind(models.TextChoices):
+        RECORD = "record"
+        EVENT = "event"
+
+    seq = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    row_id = models.BigIntegerField()
+    digest = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "row_id"], name="chain_link_unique_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind} {self.row_id}"
+
+    @staticmethod
+    def link_hash(prev_hash: str, kind: str, row_id: int, digest: str) -> str:
+        return hashlib.sha256(f"{prev_hash}|{kind}|{row_id}|{digest}".encode()).hexdigest()

@@ -1,0 +1,71 @@
+"""The one place that decides what is allowed.
+
+``category_for_cookie`` says which category a cookie belongs to; ``is_allowed`` says
+whether a category is allowed for a visitor. The API, the middleware, the template tags
+and the admin's scan report all call these two and nothing else.
+"""
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .models import REQUIRED
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Universal opt-out signals a browser sent with the request."""
+
+    gpc: bool = False
+    dnt: bool = False
+
+    @property
+    def opt_out(self) -> bool:
+        return self.gpc or self.dnt
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> "Signals":
+        # Only the exact value "1" is a signal (GPC spec §3, DNT §5.2); "0", "true" or
+        # garbage are not.
+        return cls(
+            gpc=headers.get("Sec-GPC", "").strip() == "1", dnt=headers.get("DNT", "").strip() == "1"
+        )
+
+
+@dataclass(frozen=True)
+class CookieRule:
+    name: str
+    category: str
+    domain: str = ""
+    path: str = "/"
+
+    def matches(self, cookie_name: str) -> bool:
+        if "*" in self.name:
+            return fnmatch.fnmatchcase(cookie_name, self.name)
+        return cookie_name == self.name
+
+
+def is_allowed(category: str, choices: Mapping[str, bool] | None, signals: Signals) -> bool:
+    """Required is always allowed. GPC and DNT are opt-outs of sale/sharing and targeted
+    advertising (CPRA regs §7025): they override any stored opt-in. Otherwise only an
+    explicit stored yes allows a category; no choice means no."""
+    if category == REQUIRED:
+        return True
+    if signals.opt_out:
+        return False
+    return bool(choices and choices.get(category) is True)
+
+
+def category_for_cookie(
+    name: str, rules: Iterable[CookieRule], required_names: Iterable[str] = ()
+) -> str | None:
+    """The category of a cookie: exact names win over patterns; None when unknown."""
+    if name in required_names:
+        return REQUIRED
+    pattern_match = None
+    for rule in rules:
+        if rule.name == name:
+            return rule.category
+        if pattern_match is None and "*" in rule.name and rule.matches(name):
+            pattern_match = rule.category
+    return pattern_match

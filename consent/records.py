@@ -1,0 +1,141 @@
+"""Writing, erasing and purging consent records: the only paths by which rows come and go."""
+
+import ipaddress
+import uuid
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import audit
+from .chain import encode_ranges
+from .models import REQUIRED, ChainLink, ConsentRecord, Method
+from .policy import Signals, is_allowed
+from .siteconfig import SiteBundle
+
+
+def truncate_ip(address: str) -> str:
+    """Keep only the network: IPv4 /24, IPv6 /48, so a record never holds a full address."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return ""
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def strip_query(url: str) -> str:
+    """The page without query string or fragment: those often carry personal data."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))[:500]
+
+
+def effective_choices(
+    bundle: SiteBundle, asked: dict[str, bool], signals: Signals
+) -> dict[str, bool]:
+    """What is stored: the visitor's answer per category, with opt-out signals applied."""
+    return {slug: is_allowed(slug, asked, signals) for slug in bundle.optional_categories} | {
+        REQUIRED: True
+    }
+
+
+def record_consent(
+    bundle: SiteBundle,
+    *,
+    categories: dict[str, bool],
+    policy_version: int,
+    method: str,
+    signals: Signals,
+    consent_id: uuid.UUID | None = None,
+    language: str = "",
+    page_url: str = "",
+    ip: str = "",
+    now: datetime | None = None,
+) -> ConsentRecord:
+    choices = effective_choices(bundle, categories, signals)
+    if signals.opt_out and method not in (Method.GPC, Method.DNT):
+        # The stored method says why everything optional is off.
+        method = Method.GPC if signals.gpc else Method.DNT
+    now = now or timezone.now()
+    any_allowed = any(v for k, v in choices.items() if k != REQUIRED)
+    days = bundle.consent_days if any_allowed else bundle.refusal_days
+    language_shown = bundle.language_shown(language or bundle.default_language)
+    record = ConsentRecord(
+        consent_id=consent_id or uuid.uuid4(),
+        site_id=bundle.site_id,
+        policy_version=policy_version,
+        texts_hash=bundle.hash_for_language(language_shown),
+        categories=choices,
+        method=method,
+        gpc=signals.gpc,
+        dnt=signals.dnt,
+        language=language[:16],
+        page_url=strip_query(page_url),
+        ip_prefix=truncate_ip(ip),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    record.save()
+    return record
+
+
+def erase(consent_id: uuid.UUID) -> int:
+    """Right to erasure: remove every record of one browser. The AuditEvent left behind
+    holds the count and the removed row ids (so the hash chain still verifies), never the
+    consent id or anything else that points back at the visitor."""
+    with transaction.atomic():
+        rows = ConsentRecord.objects.filter(consent_id=consent_id)
+        found = list(rows.values_list("id", "site__key"))
+        if not found:
+            return 0
+        ids = [row_id for row_id, _ in found]
+        rows._sanctioned_delete()
+        audit.log_event(
+            "erase",
+            object_type="consent.ConsentRecord",
+            object_repr=f"{len(ids)} records of one visitor",
+            site_key=found[0][1],
+            data={
+                "count": len(ids),
+                "kind": ChainLink.Kind.RECORD,
+                "removed_ids": encode_ranges(ids),
+            },
+        )
+    return len(ids)
+
+
+def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:
+    """Retention: delete the site's records older than its retention period, one short
+    transaction per batch so the table is never locked for long."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=site.retention_days)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                ConsentRecord.objects.filter(site=site, created_at__lt=cutoff)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                break
+            ConsentRecord.objects.filter(id__in=ids)._sanctioned_delete()
+            audit.log_event(
+                "purge",
+                object_type="consent.ConsentRecord",
+                object_repr=f"{len(ids)} records older than {site.retention_days} days",
+                site_key=site.key,
+                data={
+                    "count": len(ids),
+                    "kind": ChainLink.Kind.RECORD,
+                    "removed_ids": encode_ranges(ids),
+                    "cutoff": cutoff.isoformat(),
+                },
+            )
+        total += len(ids)
+        if len(ids) < batch:
+            break
+    return total

@@ -1,0 +1,174 @@
+"""The banner's built-in words in the languages shipped by default.
+
+Marketing ops override any of them per site and language with a BannerText in the admin.
+Category texts quote the categories' definitions from the source privacy notices.
+"""
+
+DEFAULT_TEXTS: dict[str, dict] = {
+    "en": {
+        "title": "Cookie preferences",
+        "body": "We use cookies to run this site, to remember your choices and, if you "
+        "agree, for advertising. Choose which you allow. You can change this at any time "
+        "under Cookie Preferences.",
+        "acceptAll": "Accept all",
+        "rejectAll": "Reject all",
+        "customise": "Customise",
+        "save": "Save choices",
+        "preferences": "Cookie Preferences",
+        "close": "Close",
+        "alwaysOn": "Always on",
+        "honoured": "Opt-out request honoured",
+        "vendors": "Vendors",
+        "cookies": "Cookies",
+        "session": "Session",
+        "days": "days",
+        "privacy": "Privacy policy",
+        "reload": "Reload the page to stop what already ran.",
+        "categories": {
+            "required": {
+                "name": "Required",
+                "description": "Essential for the website to function (e.g., secure log-in or "
+                "remembering where you are at in the order process). You cannot opt-out of "
+                "required cookies.",
+            },
+            "functional": {
+                "name": "Functional",
+                "description": "Used to remember your choices (e.g., language or region) and "
+                "analyze site usage to improve customer experience and site performance. You "
+                "can opt-out of functional cookies, however some site features may not work "
+                "properly.",
+            },
+            "advertising": {
+                "name": "Advertising",
+                "description": "Used to show you content and ads that are relevant to your "
+                "interests. You can opt-out of advertising cookies at any time.",
+            },
+        },
+    },
+    "de": {
+        "title": "Cookie-Einstellungen",
+        "body": "Wir verwenden Cookies, um diese Website zu betreiben, Ihre Auswahl zu "
+        "speichern und, wenn Sie zustimmen, für Werbung. Wählen Sie, was Sie erlauben. Sie "
+        "können das jederzeit unter Cookie-Einstellungen ändern.",
+        "acceptAll": "Alle akzeptieren",
+        "rejectAll": "Alle ablehnen",
+        "customise": "Anpassen",
+        "save": "Auswahl speichern",
+        "preferences": "Cookie-Einstellungen",
+        "close": "Schließen",
+        "alwaysOn": "Immer aktiv",
+        "honoured": "Opt-out-Anfrage berücksichtigt",
+        "vendors": "Anbieter",
+        "cookies": "Cookies",
+        "session": "Sitzung",
+        "days": "Tage",
+        "privacy": "Datenschutzerklärung",
+        "reload": "Laden Sie die Seite neu, um bereits Ausgeführtes zu beenden.",
+        "categories": {
+            "required": {
+                "name": "Erforderlich",
+                "description": "Für den Betrieb der Website unerlässlich (z. B. sichere "
+                "Anmeldung oder der Stand Ihrer Bestellung). Erforderliche Cookies können "
+                "nicht abgelehnt werden.",
+            },
+            "functional": {
+                "name": "Funktional",
+                "description": "Speichern Ihre Auswahl (z. B. Sprache oder Region) und "
+                "analysieren die Nutzung, um die Website zu verbessern. Sie können sie "
+                "ablehnen, manche Funktionen arbeiten dann eventuell nicht richtig.",
+            },
+            "advertising": {
+                "name": "Werbung",
+                "description": "Zeigen Ihnen Inhalte und Anzeigen, die Sie interessieren. "
+                "Sie können Werbe-Cookies jederzeit ablehnen.",
+            },
+        },
+    },
+    "fr": {
+        "title": "Préférences en matière de cookies",
+        "body": "Nous utilisons des cookies pour faire fonctionner ce site, mémoriser vos "
+        "choix et, si vous l'acceptez, pour la publicité. Choisissez ce que vous autorisez. "
+        "Vous pouvez changer d'avis à tout moment dans Préférences cookies.",
+        "acceptAll": "Tout accepter",
+        "rejectAll": "Tout refuser",
+        "customise": "Personnaliser",
+        "save": "Enregistrer",
+        "preferences": "Préférences cookies",
+        "close": "Fermer",
+        "alwaysOn": "Toujours actif",
+        "honoured": "Demande d'opposition respectée",
+        "vendors": "Fournisseurs",
+        "cookies": "Cookies",
+        "session": "Session",
+        "days": "jours",
+        "privacy": "Politique de confidentialité",
+        "reload": "Rechargez la page pour arrêter ce qui a déjà été exécuté.",
+        "categories": {
+            "required": {
+                "name": "Nécessaires",
+                "description": "Indispensables au fonctionnement du site (connexion "
+                "sécurisée, suivi de votre commande). Ils ne peuvent pas être refusés.",
+            },
+            "functional": {
+                "name": "Fonctionnels",
+                "description": "Mémorisent vos choix (langue, région) et mesurent "
+                "l'utilisation du site pour l'améliorer. Vous pouvez les refuser, certaines "
+                "fonctions risquent alors de ne pas marcher.",
+            },
+            "advertising": {
+                "name": "Publicité",
+                "description": "Affichent des contenus et annonces adaptés à vos intérêts. "
+                "Vous pouvez les refuser à tout moment.",
+            },
+        },
+    },
+    "es": {
+        "title": "Preferencias de cookies",
+        "body": "Usamos cookies para que este sitio funcione, recordar sus elecciones y, si "
+        "lo acepta, para publicidad. Elija qué permite. Puede cambiarlo en cualquier "
+        "momento en Preferencias de cookies.",
+        "acceptAll": "Aceptar todas",
+        "rejectAll": "Rechazar todas",
+        "customise": "Personalizar",
+        "save": "Guardar",
+        "preferences": "Preferencias de cookies",
+        "close": "Cerrar",
+        "alwaysOn": "Siempre activas",
+        "honoured": "Solicitud de exclusión respetada",
+        "vendors": "Proveedores",
+        "cookies": "Cookies",
+        "session": "Sesión",
+        "days": "días",
+        "privacy": "Política de privacidad",
+        "reload": "Recargue la página para detener lo que ya se ejecutó.",
+        "categories": {
+            "required": {
+                "name": "Necesarias",
+                "description": "Imprescindibles para que el sitio funcione (inicio de sesión "
+                "seguro, el estado de su pedido). No se pueden rechazar.",
+            },
+            "functional": {
+                "name": "Funcionales",
+                "description": "Recuerdan sus elecciones (idioma, región) y analizan el uso "
+                "para mejorar el sitio. Puede rechazarlas, aunque algunas funciones podrían "
+                "no ir bien.",
+            },
+            "advertising": {
+                "name": "Publicidad",
+                "description": "Muestran contenidos y anuncios relevantes para usted. Puede "
+                "rechazarlas en cualquier momento.",
+            },
+        },
+    },
+}
+
+# BannerText field -> key in the banner's texts.
+BANNER_TEXT_FIELDS = {
+    "title": "title",
+    "body": "body",
+    "accept_all": "acceptAll",
+    "reject_all": "rejectAll",
+    "customise": "customise",
+    "save_choices": "save",
+    "preferences": "preferences",
+}

@@ -1,0 +1,24 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from . import views
+from .api import views as api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("demo/", views.demo, name="demo"),
+    path("demo/video/", views.demo_video, name="demo-video"),
+    path("c/<str:site_key>.js", api.script, name="consent-script"),
+    path("api/v1/sites/<str:site_key>/config", api.SiteConfigView.as_view(), name="site-config"),
+    path(
+        "api/v1/sites/<str:site_key>/consents",
+        api.ConsentCreateView.as_view(),
+        name="consent-create",
+    ),
+    path(
+        "api/v1/consents/<str:consent_id>", api.ConsentReceiptView.as_view(), name="consent-receipt"
+    ),
+    path(".well-known/gpc.json", api.GpcView.as_view(), name="gpc-json"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+]
