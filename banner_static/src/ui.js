@@ -125,7 +125,20 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   );
 
   root.append(h("div", { class: "r", lang, dir: rtl ? "rtl" : "ltr" }, bar, fab, reloadNote, overlay));
-  (document.body || document.documentElement).append(host);
+  // The banner script runs in <head>, before <body> exists. It is mounted as soon as the
+  // parser creates <body>: still before the first paint, and inside the document's body
+  // where assistive technology and audits expect content.
+  let whenMounted = () => {};
+  function mount() {
+    if (!document.body) return false;
+    document.body.append(host);
+    whenMounted();
+    return true;
+  }
+  if (!mount()) {
+    new MutationObserver((_, observer) => mount() && observer.disconnect())
+      .observe(document.documentElement, { childList: true });
+  }
 
   function deepActiveElement() {
     let active = document.activeElement;
@@ -172,8 +185,11 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
       bar.hidden = false;
       // Screen readers announce the banner when it takes focus, unless the visitor is
       // already somewhere on the page.
-      const active = document.activeElement;
-      if (!active || active == document.body || active == document.documentElement) bar.focus({ preventScroll: true });
+      whenMounted = () => {
+        const active = document.activeElement;
+        if (!active || active == document.body) bar.focus({ preventScroll: true });
+      };
+      if (host.isConnected) whenMounted();
     } else if (decided) {
       bar.hidden = true;
       close();
