@@ -23,8 +23,9 @@ export default function start(config) {
   const signal = optOutSignal();
   const stored = readChoice(config.cookie.name);
   // A choice made under an older policy version no longer counts: nothing optional runs
-  // until the visitor decides again. The consent id is kept so the records stay linked.
-  let choice = stored && stored.v == config.policyVersion ? stored : null;
+  // until the visitor decides again. Neither does one a signal made once the signal is
+  // gone: the visitor never chose. The consent id is kept so the records stay linked.
+  let choice = stored && stored.v == config.policyVersion && (signal || !/^(gpc|dnt)$/.test(stored.m)) ? stored : null;
   let id = stored && stored.id;
 
   const isOn = (slug) => !!(choice && !signal && choice.on[slug]);
