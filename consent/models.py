@@ -410,3 +410,151 @@ class ChainLink(AppendOnlyModel):
     @staticmethod
     def link_hash(prev_hash: str, kind: str, row_id: int, digest: str) -> str:
         return hashlib.sha256(f"{prev_hash}|{kind}|{row_id}|{digest}".encode()).hexdigest()
+
+
+# --- Operations: exports, statistics, cookie scans ---------------------------------------
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ExportJob(models.Model):
+    """A consent-log export requested from the admin and written by a Celery task."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines (ISO/IEC TS 27560 field names)"
+
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, null=True, blank=True, help_text="Blank: every site."
+    )
+    date_from = models.DateField(null=True, blank=True, help_text="First day included (UTC).")
+    date_to = models.DateField(null=True, blank=True, help_text="Last day included (UTC).")
+    consent_id = models.UUIDField(
+        null=True, blank=True, help_text="Only the records of one browser (access, portability)."
+    )
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.PENDING)
+    requested_by = models.CharField(max_length=150, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    row_count = models.PositiveBigIntegerField(default=0)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "export"
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk} ({self.get_format_display()})"
+
+    def clean(self) -> None:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValidationError({"date_to": "The last day comes before the first day."})
+
+
+class DailyStat(models.Model):
+    """Decisions of one day on one site by one method: counts only, nothing per visitor."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="daily_stats")
+    date = models.DateField()
+    method = models.CharField(max_length=16, choices=Method.choices)
+    total = models.PositiveIntegerField(default=0)
+    allowed = models.JSONField(
+        default=dict, help_text='Decisions allowing each optional category: {"functional": 12}'
+    )
+    gpc = models.PositiveIntegerField("Sec-GPC seen", default=0)
+    dnt = models.PositiveIntegerField("DNT seen", default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "site", "method"]
+        verbose_name = "daily statistic"
+        constraints = [
+            models.UniqueConstraint(fields=["site", "date", "method"], name="daily_stat_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} {self.date} {self.method}: {self.total}"
+
+
+def is_on_site(site: Site, url: str) -> bool:
+    """Whether a page is on one of the site's allowed origins. The scanner visits no other
+    page, so the admin cannot be used to make the server fetch internal addresses."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    return parts.scheme in ("http", "https") and origin in {o.lower() for o in site.origins()}
+
+
+class CookieScan(models.Model):
+    """A headless-browser visit of a site's pages, before consent and after accept all."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="scans")
+    urls = models.TextField(
+        help_text="Pages to visit, one per line, each on one of the site's allowed origins."
+    )
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.PENDING)
+    requested_by = models.CharField(max_length=150, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "cookie scan"
+
+    def __str__(self) -> str:
+        return f"Scan #{self.pk} of {self.site}"
+
+    def url_list(self) -> list[str]:
+        return self.urls.split()
+
+    def clean(self) -> None:
+        if not self.site_id:
+            return
+        for url in self.url_list():
+            if not is_on_site(self.site, url):
+                raise ValidationError(
+                    {"urls": f"{url} is not on one of {self.site}'s allowed origins."}
+                )
+        if not self.url_list():
+            raise ValidationError({"urls": "Give at least one page to visit."})
+
+
+class ScanFinding(models.Model):
+    """One cookie or third-party request host the scanner saw on one page in one phase."""
+
+    class Kind(models.TextChoices):
+        COOKIE = "cookie", "Cookie"
+        REQUEST = "request", "Third-party request"
+
+    class Phase(models.TextChoices):
+        BEFORE = "before", "Before consent"
+        AFTER = "after", "After accept all"
+
+    scan = models.ForeignKey(CookieScan, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    phase = models.CharField(max_length=8, choices=Phase.choices)
+    page_url = models.CharField(max_length=500)
+    name = models.CharField(max_length=255, help_text="Cookie name, or the request's host.")
+    domain = models.CharField(max_length=255, blank=True)
+    path = models.CharField(max_length=255, blank=True)
+    lifetime_days = models.FloatField(null=True, blank=True, help_text="Blank: session cookie.")
+    http_only = models.BooleanField(default=False)
+    secure = models.BooleanField(default=False)
+    same_site = models.CharField(max_length=8, blank=True)
+    third_party = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["scan", "kind", "phase", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} ({self.phase})"

@@ -56,16 +56,22 @@ def is_allowed(category: str, choices: Mapping[str, bool] | None, signals: Signa
     return bool(choices and choices.get(category) is True)
 
 
+def rule_for_cookie(name: str, rules: Iterable[CookieRule]) -> CookieRule | None:
+    """The definition a cookie falls under: exact names win over patterns."""
+    pattern_match = None
+    for rule in rules:
+        if rule.name == name:
+            return rule
+        if pattern_match is None and "*" in rule.name and rule.matches(name):
+            pattern_match = rule
+    return pattern_match
+
+
 def category_for_cookie(
     name: str, rules: Iterable[CookieRule], required_names: Iterable[str] = ()
 ) -> str | None:
     """The category of a cookie: exact names win over patterns; None when unknown."""
     if name in required_names:
         return REQUIRED
-    pattern_match = None
-    for rule in rules:
-        if rule.name == name:
-            return rule.category
-        if pattern_match is None and "*" in rule.name and rule.matches(name):
-            pattern_match = rule.category
-    return pattern_match
+    rule = rule_for_cookie(name, rules)
+    return rule.category if rule else None

@@ -27,10 +27,19 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID in its text form only; DRF would also read an integer as a UUID."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class ConsentSerializer(serializers.Serializer):
     """A decision as the banner posts it. Needs ``bundle`` (the SiteBundle) in context."""
 
-    consent_id = serializers.UUIDField(
+    consent_id = StrictUUIDField(
         required=False, allow_null=True, help_text="The browser's consent id; made when absent."
     )
     categories = serializers.DictField(
@@ -114,7 +123,7 @@ class ReceiptSerializer(serializers.ModelSerializer):
 
 
 class HistorySerializer(serializers.Serializer):
-    consent_id = serializers.UUIDField()
+    consent_id = StrictUUIDField()
     current = ReceiptSerializer()
     outdated = serializers.BooleanField(help_text="The current policy version is newer.")
     history = ReceiptSerializer(many=True)
