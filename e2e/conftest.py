@@ -1,0 +1,281 @@
+"""Fixtures for the browser suite: the real platform, a site on another origin, a tracker.
+
+- ``platform``: the Django app under ``manage.py runserver`` on a free loopback port, with
+  a throwaway SQLite database that is migrated and seeded (``seed_demo``) first.
+- ``site``: the demo shop page (site/shop.html) served from http://localhost:PORT, so the
+  embed from http://127.0.0.1:PORT is cross-site as on a real site, and a "tracker" on
+  a third origin serving the gated vendor scripts, iframe and pixel. The vendor scripts
+  record that they ran (``window.__ran``) and set the cookies their vendors would.
+- ``open_page``: a fresh browser context and page in Debian's chromium, per test.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ARTIFACTS = HERE / "artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+
+VENDOR_SCRIPTS = {
+    # Google Analytics (functional): its cookie and one matching the pattern _ga_*.
+    "/ga.js": 'document.cookie = "_ga=GA1.1; path=/; max-age=3600";'
+    'document.cookie = "_ga_TEST=GS1.1; path=/; max-age=3600";',
+    # Meta Pixel and Google Ads (advertising); _gcl_au on the page's own path, so
+    # deleting it needs the path variants.
+    "/ads.js": 'document.cookie = "_fbp=fb.1; path=/; max-age=3600";'
+    'document.cookie = "_gcl_au=1.1; path=/shop; max-age=3600";',
+}
+PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@dataclass
+class Platform:
+    url: str
+    log: Path
+
+    def receipt(self, consent_id: str) -> dict | None:
+        """The visitor's receipt and history from GET /api/v1/consents/<id>; None if 404."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/consents/{consent_id}") as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def wait_for_receipt(self, consent_id: str, records: int = 1, timeout: float = 10) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.receipt(consent_id)
+            if found and len(found["history"]) >= records:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {records} record(s) for {consent_id}: {found}")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[Platform]:
+    site_origin = f"http://localhost:{SITE_PORT}"
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="consent-e2e-") as scratch:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{scratch}/consent.sqlite3",
+            "VAR_DIR": scratch,
+            "DEBUG": "1",
+            "CONSENT_THROTTLE_RATE": "10000/min",
+            "RECEIPT_THROTTLE_RATE": "10000/min",
+        }
+        env.pop("REDIS_URL", None)
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([*manage, "seed_demo", "--no-users", "--origin", site_origin], env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        log = Path(scratch) / "server.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+                env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+            try:
+                url = f"http://127.0.0.1:{port}"
+                wait_for(f"{url}/c/demo.js")
+                yield Platform(url, log)
+            finally:
+                server.terminate()
+                server.wait(10)
+
+
+SITE_PORT = free_port()
+
+
+@dataclass
+class Site:
+    url: str
+    csp_url: str
+    tracker: str
+    tracker_hits: list[str] = field(default_factory=list)
+
+
+def serve(handler: type[BaseHTTPRequestHandler], port: int) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def site(platform: Platform) -> Iterator[Site]:
+    tracker_port = free_port()
+    site = Site(
+        url=f"http://localhost:{SITE_PORT}/shop/",
+        csp_url=f"http://localhost:{SITE_PORT}/shop/?csp",
+        tracker=f"http://localhost:{tracker_port}",
+    )
+    page = (HERE / "site" / "shop.html").read_text()
+    page = page.replace("{platform}", platform.url).replace("{tracker}", site.tracker).encode()
+    # What a careful site sends: the banner must work without inline styles or eval.
+    csp = (f"default-src 'self'; script-src 'self' {platform.url} {site.tracker} 'nonce-e2e'; "
+           f"style-src 'self'; connect-src {platform.url}; frame-src {site.tracker}; "
+           f"img-src {site.tracker}")
+
+    class SiteHandler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if not self.path.startswith("/shop/"):
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            if self.path.endswith("?csp"):
+                self.send_header("Content-Security-Policy", csp)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    class TrackerHandler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            site.tracker_hits.append(self.path)
+            name = self.path.split("?")[0]
+            if name in VENDOR_SCRIPTS:
+                run = name.strip("/").removesuffix(".js")
+                body = (f'(window.__ran = window.__ran || []).push("{run}");'
+                        + VENDOR_SCRIPTS[name]).encode()
+                content_type = "text/javascript"
+            elif name == "/video.html":
+                body = b"<!doctype html><title>Video</title><p>A teapot video.</p>"
+                content_type = "text/html"
+            elif name == "/p.gif":
+                body, content_type = PIXEL, "image/gif"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    servers = [serve(SiteHandler, SITE_PORT), serve(TrackerHandler, tracker_port)]
+    yield site
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
+
+
+@dataclass
+class Visit:
+    """A page of the demo shop and everything it requested."""
+
+    page: object
+    requests: list[str]
+    site: Site
+    platform: Platform
+
+    def tracker_requests(self) -> list[str]:
+        return [url for url in self.requests if url.startswith(self.site.tracker)]
+
+    def ran(self) -> list[str]:
+        return self.page.evaluate("window.__ran || []")
+
+    def wait_for_ran(self, count: int, timeout: float = 10) -> list[str]:
+        """Polls from Python: wait_for_function evaluates strings, which a strict CSP blocks."""
+        deadline = time.monotonic() + timeout
+        while len(ran := self.ran()) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {ran} ran, expected {count} tags")
+            self.page.wait_for_timeout(50)
+        return ran
+
+    def cookies(self) -> dict[str, str]:
+        return {c["name"]: c["value"] for c in self.page.context.cookies()}
+
+    def banner(self):
+        return self.page.get_by_role("dialog", name="Cookie preferences")
+
+    def preferences(self):
+        return self.page.get_by_role("dialog", name="Cookie Preferences")
+
+    def consent_id(self) -> str:
+        return self.page.evaluate("Consent.get().id")
+
+
+@pytest.fixture
+def open_page(browser, site: Site, platform: Platform):
+    """open_page(**context_options) -> Visit of a fresh context on the shop page."""
+    contexts = []
+
+    def open_(url: str | None = None, init_script: str | None = None, **options) -> Visit:
+        context = browser.new_context(**options)
+        contexts.append(context)
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url or site.url)
+        return Visit(page, requests, site, platform)
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
