@@ -1,0 +1,43 @@
+"""Every decision reaches the platform, even when the first attempt fails."""
+
+
+def test_a_failed_post_is_kept_and_lands_on_the_next_page_view(open_page):
+    visit = open_page()
+    endpoint = f"{visit.platform.url}/api/v1/sites/demo/consents"
+    visit.page.route(endpoint, lambda route: route.abort())
+    visit.page.get_by_role("button", name="Reject all").click()
+    consent_id = visit.consent_id()
+
+    visit.page.wait_for_timeout(300)
+    queued = visit.page.evaluate("JSON.parse(localStorage['consent:queue'])")
+    assert len(queued) == 1
+    assert visit.platform.receipt(consent_id) is None
+
+    visit.page.unroute(endpoint)
+    visit.page.reload()
+    receipt = visit.platform.wait_for_receipt(consent_id)
+    assert receipt["current"]["method"] == "reject_all"
+    assert len(receipt["history"]) == 1
+    visit.page.wait_for_timeout(300)
+    assert visit.page.evaluate("JSON.parse(localStorage['consent:queue'])") == []
+
+
+def test_a_new_policy_version_asks_again_and_keeps_the_consent_id(open_page):
+    visit = open_page()
+    visit.page.get_by_role("button", name="Accept all").click()
+    consent_id = visit.consent_id()
+    visit.platform.wait_for_receipt(consent_id)
+    # A choice stored for another policy version, as if the site published version 2.
+    visit.page.evaluate("""() => {
+        document.cookie = document.cookie.split("; ").find(c => c.startsWith("consent="))
+            .replace("&v=1&", "&v=0&") + "; path=/; max-age=3600";
+    }""")
+    visit.page.reload()
+    visit.page.wait_for_timeout(300)
+
+    assert visit.banner().is_visible()
+    assert visit.ran() == []
+    visit.page.get_by_role("button", name="Reject all").click()
+    assert visit.consent_id() == consent_id
+    history = visit.platform.wait_for_receipt(consent_id, records=2)["history"]
+    assert [r["method"] for r in history] == ["reject_all", "accept_all"]
