@@ -7,7 +7,7 @@ the user. Records and audit events are evidence: shown, searchable, never editab
 import uuid
 
 from django.contrib import admin, messages
-from django.db.models import F, JSONField, Max, OuterRef, Subquery
+from django.db.models import F, Max, OuterRef, Subquery, TextField
 from django.forms import Textarea
 from django.http import HttpRequest
 from django.urls import reverse
@@ -25,6 +25,7 @@ from .models import (
     Site,
     Vendor,
 )
+from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
 
 admin.site.site_header = "Consent platform"
 admin.site.site_title = "Consent platform"
@@ -69,7 +70,7 @@ class VendorInline(admin.TabularInline):
     model = Vendor
     extra = 0
     fields = ("name", "category", "hosts", "privacy_policy_url")
-    formfield_overrides = {JSONField: {"widget": Textarea(attrs={"rows": 2})}}
+    formfield_overrides = {TextField: {"widget": Textarea(attrs={"rows": 2, "cols": 36})}}
     show_change_link = True
 
 
@@ -85,10 +86,12 @@ class CookieInline(admin.TabularInline):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
-class BannerTextInline(admin.StackedInline):
+class BannerTextInline(admin.TabularInline):
     model = BannerText
     extra = 0
+    fields = ("language", "title", "accept_all", "reject_all", "customise")
     show_change_link = True
+    verbose_name_plural = "banner texts (blank: the built-in words; open one to edit all)"
 
 
 @admin.register(Site)
@@ -207,6 +210,16 @@ class BannerTextAdmin(AuditedAdmin):
     list_display = ("site", "language", "title")
     list_filter = ("site", "language")
     search_fields = ("title", "body")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Blank fields fall back to the built-in words: show them as placeholders.
+        form = super().get_form(request, obj, change, **kwargs)
+        language = obj.language if obj else request.GET.get("language", "en")
+        defaults = DEFAULT_TEXTS.get(language, DEFAULT_TEXTS["en"])
+        for field_name, key in BANNER_TEXT_FIELDS.items():
+            if field_name in form.base_fields:
+                form.base_fields[field_name].widget.attrs["placeholder"] = defaults[key]
+        return form
 
 
 class OutdatedFilter(admin.SimpleListFilter):
