@@ -38,7 +38,7 @@ class StoredChoice:
             if not sep or key in fields:
                 return None
             fields[key] = item
-        if not FIELDS <= fields.keys() or fields["m"] not in METHODS:
+        if not fields.keys() >= FIELDS or fields["m"] not in METHODS:
             return None
         try:
             consent_id = str(uuid.UUID(fields["id"]))
