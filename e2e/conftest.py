@@ -245,10 +245,10 @@ class Visit:
         return {c["name"]: c["value"] for c in self.page.context.cookies()}
 
     def banner(self):
-        return self.page.get_by_role("dialog", name="Cookie preferences")
+        return self.page.get_by_role("dialog", name="Cookie preferences", exact=True)
 
     def preferences(self):
-        return self.page.get_by_role("dialog", name="Cookie Preferences")
+        return self.page.get_by_role("dialog", name="Cookie Preferences", exact=True)
 
     def consent_id(self) -> str:
         return self.page.evaluate("Consent.get().id")
