@@ -320,3 +320,6 @@ class ChainLinkAdmin(EvidenceAdmin):
     list_display = ("seq", "kind", "row_id", "hash", "sealed_at")
     list_filter = ("kind",)
     search_fields = ("=row_id", "=hash")
+
+# Exports, the statistics dashboard and cookie scans register themselves.
+from . import admin_ops  # noqa: E402, F401

@@ -147,9 +147,10 @@ def as_27560(row: dict, site: dict) -> dict:
 
 
 def _write_jsonl(job: ExportJob, out) -> int:
-    sites = {pk: {"site_key": key, "name": name} for pk, key, name in Site.objects.values_list(
-        "pk", "key", "name"
-    )}
+    sites = {
+        pk: {"site_key": key, "name": name}
+        for pk, key, name in Site.objects.values_list("pk", "key", "name")
+    }
     count = 0
     for row in _rows(job):
         out.write(json.dumps(as_27560(row, sites[row["site_id"]]), ensure_ascii=False))
@@ -163,9 +164,11 @@ def _write_csv(job: ExportJob, out) -> int:
     slugs = list(Category.objects.filter(required=False).values_list("slug", flat=True))
     writer = csv.writer(out)
     writer.writerow(
-        ["record_id", "consent_id", "site", "policy_version", "texts_hash", "method"]
-        + slugs
-        + ["gpc", "dnt", "language", "page_url", "ip_prefix", "created_at", "expires_at"]
+        [
+            *("record_id", "consent_id", "site", "policy_version", "texts_hash", "method"),
+            *slugs,
+            *("gpc", "dnt", "language", "page_url", "ip_prefix", "created_at", "expires_at"),
+        ]
     )
     count = 0
     for row in _rows(job):
@@ -223,7 +226,8 @@ def run(job_id: int) -> ExportJob:
         name, rows, size = write(job)
     except Exception as exc:
         ExportJob.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=JobStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
         )
         raise

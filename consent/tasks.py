@@ -6,16 +6,24 @@ more than running it once.
 """
 
 import logging
+from datetime import date
 
 from celery import shared_task
 from django.db import DatabaseError
+from django.utils import timezone
 
-from . import chain
+from . import audit, chain, exports, records, scanner, stats
+from .models import Site
 
 log = logging.getLogger(__name__)
 
-RETRY = {"autoretry_for": (DatabaseError, ConnectionError), "retry_backoff": True,
-         "retry_backoff_max": 300, "max_retries": 8, "acks_late": True}
+RETRY = {
+    "autoretry_for": (DatabaseError, ConnectionError),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "max_retries": 8,
+    "acks_late": True,
+}
 
 
 @shared_task(**RETRY)
@@ -25,3 +33,47 @@ def seal_audit_chain() -> int:
     if sealed:
         log.info("sealed %d rows into the audit chain", sealed)
     return sealed
+
+
+@shared_task(**RETRY)
+def purge_expired_records() -> int:
+    """Retention: delete every site's records older than its retention period.
+
+    ``records.purge_expired`` deletes in short batches, each with an AuditEvent naming the
+    removed ids (so the chain still verifies); one "retention" event per site then says
+    how many left in all. A second run finds nothing left to delete and writes nothing.
+    """
+    now = timezone.now()
+    total = 0
+    for site in Site.objects.all():
+        removed = records.purge_expired(site, now=now)
+        if removed:
+            audit.log_event(
+                "retention",
+                object_type="consent.ConsentRecord",
+                object_repr=f"{removed} records older than {site.retention_days} days",
+                site_key=site.key,
+                data={"count": removed, "retention_days": site.retention_days},
+            )
+            log.info("retention: %d records of %s deleted", removed, site.key)
+        total += removed
+    return total
+
+
+@shared_task(**RETRY)
+def export_records(job_id: int) -> int:
+    """Write one requested export; returns the number of records in it."""
+    return exports.run(job_id).row_count
+
+
+@shared_task(**RETRY)
+def aggregate_daily_stats(days: int = 2, today: str | None = None) -> int:
+    """Recompute the last ``days`` days of statistics (yesterday too, for late records)."""
+    return stats.aggregate_recent(days, date.fromisoformat(today) if today else None)
+
+
+# A scan drives a browser for minutes at most; a stuck one is stopped, not left running.
+@shared_task(**RETRY, soft_time_limit=900, time_limit=960)
+def scan_cookies(scan_id: int) -> int:
+    """Run one cookie scan; returns the number of findings."""
+    return scanner.run(scan_id).findings.count()

@@ -4,9 +4,10 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils import timezone
 
-from consent import chain, records
-from consent.models import AuditEvent, ConsentRecord
+from consent import chain, records, stats
+from consent.models import AuditEvent, ConsentRecord, CookieScan, DailyStat, ExportJob
 from consent.policy import Signals
 from consent.siteconfig import get_bundle
 
@@ -35,8 +36,16 @@ def record(site) -> ConsentRecord:
     return found
 
 
+@pytest.fixture
+def operations(site) -> None:
+    """One of each operations object: an export, a day of statistics, a cookie scan."""
+    ExportJob.objects.create(site=site)
+    stats.aggregate_day(site, timezone.now().date())
+    CookieScan.objects.create(site=site, urls="https://shop.example/")
+
+
 @pytest.mark.parametrize("model", CONSENT_MODELS, ids=lambda m: m.__name__)
-def test_every_changelist_and_form_answers_200(superuser_client, site, record, model):
+def test_every_changelist_and_form_answers_200(superuser_client, site, record, operations, model):
     info = model._meta.app_label, model._meta.model_name
     assert superuser_client.get(reverse("admin:{}_{}_changelist".format(*info))).status_code == 200
     obj = model.objects.order_by("pk").first()
@@ -48,7 +57,7 @@ def test_every_changelist_and_form_answers_200(superuser_client, site, record, m
     add = superuser_client.get(reverse("admin:{}_{}_add".format(*info)))
     assert add.status_code == (
         403
-        if model in (ConsentRecord, AuditEvent) or model._meta.model_name == "chainlink"
+        if model in (ConsentRecord, AuditEvent, DailyStat) or model._meta.model_name == "chainlink"
         else 200
     )
 

@@ -1,0 +1,123 @@
+"""Daily consent statistics: counts per site, day and method, never anything per visitor.
+
+``aggregate_day`` recomputes one day from the records and upserts its rows, so running it
+again, late or twice changes nothing; a day whose records were erased or purged since is
+corrected the next time it is recomputed. Days are UTC days.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .models import Category, ConsentRecord, DailyStat, Site
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def aggregate_day(site: Site, day: date) -> int:
+    """Recompute the site's DailyStat rows for one day; returns how many rows it holds."""
+    slugs = list(Category.objects.filter(required=False).values_list("slug", flat=True))
+    start, end = day_bounds(day)
+    counts = {
+        f"allowed_{i}": Count("id", filter=Q(**{f"categories__{slug}": True}))
+        for i, slug in enumerate(slugs)
+    }
+    rows = (
+        ConsentRecord.objects.filter(site=site, created_at__gte=start, created_at__lt=end)
+        .order_by()
+        .values("method")
+        .annotate(
+            total=Count("id"),
+            gpc_seen=Count("id", filter=Q(gpc=True)),
+            dnt_seen=Count("id", filter=Q(dnt=True)),
+            **counts,
+        )
+    )
+    with transaction.atomic():
+        methods = []
+        for row in rows:
+            methods.append(row["method"])
+            DailyStat.objects.update_or_create(
+                site=site,
+                date=day,
+                method=row["method"],
+                defaults={
+                    "total": row["total"],
+                    "gpc": row["gpc_seen"],
+                    "dnt": row["dnt_seen"],
+                    "allowed": {slug: row[f"allowed_{i}"] for i, slug in enumerate(slugs)},
+                },
+            )
+        DailyStat.objects.filter(site=site, date=day).exclude(method__in=methods).delete()
+    return len(methods)
+
+
+def aggregate_recent(days: int = 2, today: date | None = None) -> int:
+    """Recompute the last ``days`` days (today included) of every site."""
+    today = today or timezone.now().astimezone(UTC).date()
+    written = 0
+    for site in Site.objects.all():
+        for back in range(days):
+            written += aggregate_day(site, today - timedelta(days=back))
+    return written
+
+
+@dataclass
+class Day:
+    date: date
+    total: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    allowed: dict[str, int] = field(default_factory=dict)
+    gpc: int = 0
+    dnt: int = 0
+
+    def rate(self, slug: str) -> float | None:
+        """Share of the day's decisions allowing a category, in percent."""
+        return 100 * self.allowed.get(slug, 0) / self.total if self.total else None
+
+    def share(self, count: int) -> float | None:
+        return 100 * count / self.total if self.total else None
+
+
+@dataclass
+class Summary:
+    """The dashboard's numbers for one site over a run of days."""
+
+    days: list[Day]
+    categories: list[Category]
+
+    @property
+    def total(self) -> int:
+        return sum(d.total for d in self.days)
+
+    def method_total(self, method: str) -> int:
+        return sum(d.by_method.get(method, 0) for d in self.days)
+
+    def rate(self, slug: str) -> float | None:
+        total = self.total
+        return 100 * sum(d.allowed.get(slug, 0) for d in self.days) / total if total else None
+
+    def share(self, signal: str) -> float | None:
+        total = self.total
+        return 100 * sum(getattr(d, signal) for d in self.days) / total if total else None
+
+
+def summary(site: Site, days: int = 30, today: date | None = None) -> Summary:
+    today = today or timezone.now().astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    by_day = {first + timedelta(days=i): Day(first + timedelta(days=i)) for i in range(days)}
+    for stat in DailyStat.objects.filter(site=site, date__gte=first, date__lte=today):
+        day = by_day[stat.date]
+        day.total += stat.total
+        day.by_method[stat.method] = day.by_method.get(stat.method, 0) + stat.total
+        for slug, count in stat.allowed.items():
+            day.allowed[slug] = day.allowed.get(slug, 0) + count
+        day.gpc += stat.gpc
+        day.dnt += stat.dnt
+    return Summary(list(by_day.values()), list(Category.objects.filter(required=False)))
