@@ -26,11 +26,18 @@ from .serializers import ConsentSerializer, GpcSerializer, HistorySerializer, Re
 from .throttles import ReceiptThrottle, SiteClientThrottle
 
 
-def _cacheable(request: HttpRequest, body: bytes, etag: str, content_type: str) -> HttpResponse:
+def _cacheable(
+    request: HttpRequest, body: bytes, etag: str, content_type: str, gzipped: bytes = b""
+) -> HttpResponse:
+    use_gzip = bool(gzipped) and "gzip" in request.headers.get("Accept-Encoding", "")
+    if use_gzip:
+        etag = etag[:-1] + '-gz"'  # another representation: another strong validator
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponseNotModified()
     else:
-        response = HttpResponse(body, content_type=content_type)
+        response = HttpResponse(gzipped if use_gzip else body, content_type=content_type)
+        if use_gzip:
+            response["Content-Encoding"] = "gzip"
     response["ETag"] = etag
     max_age = settings.CONSENT_SCRIPT_MAX_AGE
     response["Cache-Control"] = f"public, max-age={max_age}, stale-while-revalidate={max_age}"
@@ -57,7 +64,8 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
             status=404,
             content_type="text/javascript",
         )
-    return _cacheable(request, bundle.script, bundle.script_etag, "text/javascript; charset=utf-8")
+    return _cacheable(request, bundle.script, bundle.script_etag,
+                      "text/javascript; charset=utf-8", bundle.script_gzip)
 
 
 def site_bundle(site_key: str) -> SiteBundle:

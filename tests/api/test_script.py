@@ -105,3 +105,13 @@ def test_an_english_only_site_stays_within_the_size_bar(client, site):
     BannerText.objects.filter(site=site).exclude(language="en").delete()
     body = client.get(URL).content
     assert len(gzip.compress(body, 9)) <= 8192
+
+
+def test_it_is_served_gzipped_to_browsers_that_accept_it(client, site):
+    plain = client.get(URL)
+    zipped = client.get(URL, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert zipped["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.content) == plain.content
+    assert zipped["ETag"] != plain["ETag"]
+    assert client.get(URL, headers={"Accept-Encoding": "gzip",
+                                    "If-None-Match": zipped["ETag"]}).status_code == 304
