@@ -27,9 +27,10 @@ def script_url(site_key: str) -> str:
 def consent_script(context: template.Context, site_key: str = "") -> str:
     """The embed tag, with the request's CSP nonce so a strict policy lets it run."""
     request = context.get("request")
+    # django-csp's nonce is lazy and falsy until read: reading it puts it in the header.
     nonce = getattr(request, "csp_nonce", None)
     url = script_url(site_key or settings.CONSENT_SITE_KEY)
-    if nonce:
+    if nonce is not None:
         return format_html('<script src="{}" nonce="{}"></script>', url, str(nonce))
     return format_html('<script src="{}"></script>', url)
 

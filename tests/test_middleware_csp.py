@@ -1,0 +1,126 @@
+"""The per-request CSP lists only the hosts of vendors the visitor allowed, so the
+browser itself blocks a vendor tag that slipped past the banner."""
+
+import pytest
+from csp.decorators import csp_exempt, csp_replace, csp_update
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from consent.middleware import ConsentMiddleware
+from tests.sites import stored_choice
+
+pytestmark = pytest.mark.urls("tests.sites.urls")
+
+FUNCTIONAL = [
+    "www.google-analytics.com",
+    "www.googletagmanager.com",
+    "www.youtube-nocookie.com",
+    "www.youtube.com",
+]
+ADVERTISING = [
+    "googleads.g.doubleclick.net",
+    "*.doubleclick.net",
+    "www.googleadservices.com",
+    "connect.facebook.net",
+    "www.facebook.com",
+]
+
+
+def policy(response) -> dict[str, list[str]]:
+    header = response.headers["Content-Security-Policy"]
+    return {d.split()[0]: d.split()[1:] for d in header.split("; ")}
+
+
+def test_it_lists_no_vendor_host_without_consent(client, site):
+    csp = policy(client.get("/t/plain/"))
+    assert csp["script-src"] == ["'self'"]
+    assert csp["img-src"] == ["'self'", "data:"]
+    assert csp["connect-src"] == ["'self'"]
+    assert csp["frame-src"] == ["'self'"]
+
+
+def test_it_lists_functional_vendors_with_functional_consent(client, site):
+    client.cookies["consent"] = stored_choice(functional=True, advertising=False)
+    csp = policy(client.get("/t/plain/"))
+    assert csp["script-src"] == ["'self'", *FUNCTIONAL]
+    assert csp["img-src"] == ["'self'", "data:", *FUNCTIONAL]
+    assert csp["connect-src"] == ["'self'", *FUNCTIONAL]
+    assert csp["frame-src"] == ["'self'", *FUNCTIONAL]
+
+
+def test_it_lists_advertising_vendors_with_advertising_consent(client, site):
+    client.cookies["consent"] = stored_choice(functional=False, advertising=True)
+    csp = policy(client.get("/t/plain/"))
+    assert csp["script-src"] == ["'self'", *ADVERTISING]
+    assert csp["frame-src"] == ["'self'", *ADVERTISING]
+
+
+def test_it_lists_every_vendor_after_accept_all(client, site):
+    client.cookies["consent"] = stored_choice(
+        method="accept_all", functional=True, advertising=True
+    )
+    assert policy(client.get("/t/plain/"))["connect-src"] == ["'self'", *FUNCTIONAL, *ADVERTISING]
+
+
+@pytest.mark.parametrize("header", ["HTTP_SEC_GPC", "HTTP_DNT"])
+def test_a_signal_removes_every_vendor_host(client, site, header):
+    client.cookies["consent"] = stored_choice(
+        method="accept_all", functional=True, advertising=True
+    )
+    csp = policy(client.get("/t/plain/", **{header: "1"}))
+    assert csp["script-src"] == ["'self'"]
+    assert csp["img-src"] == ["'self'", "data:"]
+
+
+def test_it_leaves_the_other_directives_as_configured(client, site):
+    client.cookies["consent"] = stored_choice(
+        method="accept_all", functional=True, advertising=True
+    )
+    csp = policy(client.get("/t/plain/"))
+    assert csp["default-src"] == ["'self'"]
+    assert csp["style-src"] == ["'self'"]
+    assert csp["object-src"] == ["'none'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+
+
+def test_the_embed_script_carries_the_nonce_the_policy_allows(client, site):
+    response = client.get("/t/page/")
+    nonce = policy(response)["script-src"][1]
+    assert nonce.startswith("'nonce-")
+    assert f'<script src="/c/demo.js" nonce="{nonce[7:-1]}"></script>' in response.text
+
+
+def test_a_json_response_keeps_the_static_policy_and_does_not_vary(client, site):
+    client.cookies["consent"] = stored_choice(
+        method="accept_all", functional=True, advertising=True
+    )
+    response = client.get("/t/data/")
+    assert policy(response)["script-src"] == ["'self'"]
+    assert "Vary" not in response.headers
+
+
+def test_a_directive_the_policy_leaves_to_default_src_starts_from_it(site, settings):
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'self'"]}}
+    request = RequestFactory().get(
+        "/t/plain/", HTTP_COOKIE="consent=" + stored_choice(functional=True)
+    )
+    response = ConsentMiddleware(lambda r: HttpResponse("<p>"))(request)
+    assert response._csp_update["frame-src"] == ["'self'", *FUNCTIONAL]
+
+
+def test_it_adds_to_what_a_view_updated_and_skips_what_it_dropped(site):
+    @csp_update({"img-src": "cdn.shop.example"})
+    @csp_replace({"frame-src": None})
+    def view(request):
+        return HttpResponse("<p>")
+
+    request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
+    response = ConsentMiddleware(view)(request)
+    assert response._csp_update["img-src"] == ["cdn.shop.example", *FUNCTIONAL]
+    assert "frame-src" not in response._csp_update
+
+
+def test_an_exempt_view_gets_no_policy(site):
+    view = csp_exempt()(lambda request: HttpResponse("<p>"))
+    response = ConsentMiddleware(view)(RequestFactory().get("/"))
+    assert not hasattr(response, "_csp_update")
