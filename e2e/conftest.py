@@ -225,9 +225,15 @@ class Visit:
     requests: list[str]
     site: Site
     platform: Platform
+    tracker_hits_before: int
 
     def tracker_requests(self) -> list[str]:
-        return [url for url in self.requests if url.startswith(self.site.tracker)]
+        """What the page asked of the tracker, as the browser and the tracker saw it."""
+        seen = [url for url in self.requests if url.startswith(self.site.tracker)]
+        return seen + self.site.tracker_hits[self.tracker_hits_before:]
+
+    def queued(self) -> list:
+        return self.page.evaluate("JSON.parse(localStorage['consent:queue'] || '[]')")
 
     def ran(self) -> list[str]:
         return self.page.evaluate("window.__ran || []")
@@ -243,6 +249,14 @@ class Visit:
 
     def cookies(self) -> dict[str, str]:
         return {c["name"]: c["value"] for c in self.page.context.cookies()}
+
+    def cookies_after_deletion(self, names: set[str], timeout: float = 5) -> dict[str, str]:
+        """The cookies once none of ``names`` is left (or the timeout passed): the browser
+        applies document.cookie writes asynchronously, so the store lags the page."""
+        deadline = time.monotonic() + timeout
+        while (cookies := self.cookies()).keys() & names and time.monotonic() < deadline:
+            self.page.wait_for_timeout(50)
+        return cookies
 
     def banner(self):
         return self.page.get_by_role("dialog", name="Cookie preferences", exact=True)
@@ -267,8 +281,9 @@ def open_page(browser, site: Site, platform: Platform):
         page = context.new_page()
         requests: list[str] = []
         page.on("request", lambda request: requests.append(request.url))
+        hits_before = len(site.tracker_hits)
         page.goto(url or site.url)
-        return Visit(page, requests, site, platform)
+        return Visit(page, requests, site, platform, hits_before)
 
     yield open_
     for context in contexts:

@@ -13,9 +13,6 @@ def test_nothing_gated_runs_or_leaves_the_browser_before_consent(open_page):
     assert visit.banner().is_visible()
     assert visit.ran() == []
     assert visit.tracker_requests() == []
-    assert visit.site.tracker_hits == [] or all(
-        hit not in visit.site.tracker_hits for hit in ("/ga.js", "/ads.js")
-    )
     assert visit.page.locator("iframe").get_attribute("src") is None
     assert visit.page.locator("img").get_attribute("src") is None
     assert not {"_ga", "_ga_TEST", "_fbp", "_gcl_au", "consent"} & set(visit.cookies())

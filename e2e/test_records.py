@@ -9,8 +9,7 @@ def test_a_failed_post_is_kept_and_lands_on_the_next_page_view(open_page):
     consent_id = visit.consent_id()
 
     visit.page.wait_for_timeout(300)
-    queued = visit.page.evaluate("JSON.parse(localStorage['consent:queue'])")
-    assert len(queued) == 1
+    assert len(visit.queued()) == 1
     assert visit.platform.receipt(consent_id) is None
 
     visit.page.unroute(endpoint)
@@ -19,7 +18,7 @@ def test_a_failed_post_is_kept_and_lands_on_the_next_page_view(open_page):
     assert receipt["current"]["method"] == "reject_all"
     assert len(receipt["history"]) == 1
     visit.page.wait_for_timeout(300)
-    assert visit.page.evaluate("JSON.parse(localStorage['consent:queue'])") == []
+    assert visit.queued() == []
 
 
 def test_a_new_policy_version_asks_again_and_keeps_the_consent_id(open_page):

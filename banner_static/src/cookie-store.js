@@ -55,8 +55,8 @@ export function expireCookies(definitions, siteDomain) {
       ? present.filter((name) => globToRegExp(definition.name).test(name))
       : [definition.name];
     for (const name of names) {
-      for (const domain of domains.concat(definition.domain || [])) {
-        for (const p of paths.concat(definition.path || [])) setCookie(name + "=", 0, p, domain);
+      for (const domain of new Set(domains.concat(definition.domain || []))) {
+        for (const p of new Set(paths.concat(definition.path || []))) setCookie(name + "=", 0, p, domain);
       }
     }
   }
