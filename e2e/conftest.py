@@ -49,7 +49,9 @@ VENDOR_SCRIPTS = {
     "/ads.js": 'document.cookie = "_fbp=fb.1; path=/; max-age=3600";'
     'document.cookie = "_gcl_au=1.1; path=/shop; max-age=3600";',
 }
-PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
 
 
 def free_port() -> int:
@@ -111,15 +113,22 @@ def platform() -> Iterator[Platform]:
         }
         env.pop("REDIS_URL", None)
         manage = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([*manage, "seed_demo", "--no-users", "--origin", site_origin], env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*manage, "migrate", "--noinput"], env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        subprocess.run(
+            [*manage, "seed_demo", "--no-users", "--origin", site_origin],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         log = Path(scratch) / "server.log"
         with log.open("wb") as out:
             server = subprocess.Popen(
                 [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-                env=env, stdout=out, stderr=subprocess.STDOUT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
             try:
                 url = f"http://127.0.0.1:{port}"
@@ -158,9 +167,11 @@ def site(platform: Platform) -> Iterator[Site]:
     page = (HERE / "site" / "shop.html").read_text()
     page = page.replace("{platform}", platform.url).replace("{tracker}", site.tracker).encode()
     # What a careful site sends: the banner must work without inline styles or eval.
-    csp = (f"default-src 'self'; script-src 'self' {platform.url} {site.tracker} 'nonce-e2e'; "
-           f"style-src 'self'; connect-src {platform.url}; frame-src {site.tracker}; "
-           f"img-src {site.tracker}")
+    csp = (
+        f"default-src 'self'; script-src 'self' {platform.url} {site.tracker} 'nonce-e2e'; "
+        f"style-src 'self'; connect-src {platform.url}; frame-src {site.tracker}; "
+        f"img-src {site.tracker}"
+    )
 
     class SiteHandler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -185,8 +196,9 @@ def site(platform: Platform) -> Iterator[Site]:
             name = self.path.split("?")[0]
             if name in VENDOR_SCRIPTS:
                 run = name.strip("/").removesuffix(".js")
-                body = (f'(window.__ran = window.__ran || []).push("{run}");'
-                        + VENDOR_SCRIPTS[name]).encode()
+                body = (
+                    f'(window.__ran = window.__ran || []).push("{run}");' + VENDOR_SCRIPTS[name]
+                ).encode()
                 content_type = "text/javascript"
             elif name == "/video.html":
                 body = b"<!doctype html><title>Video</title><p>A teapot video.</p>"
@@ -230,7 +242,7 @@ class Visit:
     def tracker_requests(self) -> list[str]:
         """What the page asked of the tracker, as the browser and the tracker saw it."""
         seen = [url for url in self.requests if url.startswith(self.site.tracker)]
-        return seen + self.site.tracker_hits[self.tracker_hits_before:]
+        return seen + self.site.tracker_hits[self.tracker_hits_before :]
 
     def queued(self) -> list:
         return self.page.evaluate("JSON.parse(localStorage['consent:queue'] || '[]')")

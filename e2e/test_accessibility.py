@@ -145,12 +145,14 @@ def test_both_layers_fit_small_screens_and_zoom(open_page, artifacts, name, opti
 
 
 def test_the_banner_causes_no_layout_shift(open_page):
-    visit = open_page(init_script="""
+    visit = open_page(
+        init_script="""
         window.__shifts = [];
         new PerformanceObserver(list => {
             for (const entry of list.getEntries()) window.__shifts.push(entry.value);
         }).observe({type: "layout-shift", buffered: true});
-    """)
+    """
+    )
     page = visit.page
     page.wait_for_timeout(300)
     page.evaluate("Consent.open()")

@@ -24,20 +24,22 @@ def test_nothing_gated_runs_or_leaves_the_browser_before_consent(open_page):
 def test_consent_mode_default_comes_before_any_tag(open_page):
     visit = open_page()
     data_layer = visit.page.evaluate("dataLayer.map(args => Array.from(args))")
-    assert data_layer == [[
-        "consent",
-        "default",
-        {
-            "security_storage": "granted",
-            "analytics_storage": "denied",
-            "functionality_storage": "denied",
-            "personalization_storage": "denied",
-            "ad_storage": "denied",
-            "ad_user_data": "denied",
-            "ad_personalization": "denied",
-            "wait_for_update": 500,
-        },
-    ]]
+    assert data_layer == [
+        [
+            "consent",
+            "default",
+            {
+                "security_storage": "granted",
+                "analytics_storage": "denied",
+                "functionality_storage": "denied",
+                "personalization_storage": "denied",
+                "ad_storage": "denied",
+                "ad_user_data": "denied",
+                "ad_personalization": "denied",
+                "wait_for_update": 500,
+            },
+        ]
+    ]
 
 
 def test_accept_all_runs_every_gated_tag_once_in_document_order(open_page):

@@ -19,7 +19,9 @@ def test_withdrawing_advertising_deletes_its_cookies_and_keeps_the_others(open_p
     assert not {"_fbp", "_gcl_au"} & set(cookies)
     assert {"_ga", "_ga_TEST"} <= set(cookies)
     assert "&m=withdraw&functional=1&advertising=0" in cookies["consent"]
-    assert visit.page.get_by_role("button", name="Reload the page to stop what already ran.").is_visible()
+    assert visit.page.get_by_role(
+        "button", name="Reload the page to stop what already ran."
+    ).is_visible()
     assert visit.page.evaluate("Consent.allowed('advertising')") is False
 
     history = visit.platform.wait_for_receipt(visit.consent_id(), records=2)

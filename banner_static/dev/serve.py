@@ -67,8 +67,10 @@ class Handler(SimpleHTTPRequestHandler):
             body = (HERE / "csp.html").read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Security-Policy",
-                             "default-src 'self'; script-src 'self' 'nonce-n0nce'; style-src 'self'")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self' 'nonce-n0nce'; style-src 'self'",
+            )
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -13,8 +13,14 @@ from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).resolve().parent
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/banner-shots")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PORT = 8766
 
 
@@ -27,9 +33,17 @@ def main() -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             cases = [
                 ("light", {"viewport": {"width": 1280, "height": 720}}, "index"),
-                ("dark", {"viewport": {"width": 1280, "height": 720}, "color_scheme": "dark"}, "index"),
+                (
+                    "dark",
+                    {"viewport": {"width": 1280, "height": 720}, "color_scheme": "dark"},
+                    "index",
+                ),
                 ("w320", {"viewport": {"width": 320, "height": 640}}, "index"),
-                ("zoom200", {"viewport": {"width": 640, "height": 360}, "device_scale_factor": 2}, "index"),
+                (
+                    "zoom200",
+                    {"viewport": {"width": 640, "height": 360}, "device_scale_factor": 2},
+                    "index",
+                ),
                 ("rtl", {"viewport": {"width": 800, "height": 600}}, "rtl"),
             ]
             for name, options, page_name in cases:
