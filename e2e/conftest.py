@@ -178,14 +178,18 @@ def site(platform: Platform) -> Iterator[Site]:
             if not self.path.startswith("/shop/"):
                 self.send_error(404)
                 return
+            body = page
+            # /shop/<lang>/ is the same page in another language: <html lang="<lang>">.
+            if language := self.path.split("?")[0].removeprefix("/shop/").strip("/"):
+                body = page.replace(b'<html lang="en">', f'<html lang="{language}">'.encode())
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Cache-Control", "no-store")
             if self.path.endswith("?csp"):
                 self.send_header("Content-Security-Policy", csp)
-            self.send_header("Content-Length", str(len(page)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(page)
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
