@@ -14,6 +14,8 @@ const uuid = () =>
     (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16));
 
 export default function start(config) {
+  // Embedded twice (a template and a tag manager, say): the first one is in charge.
+  if (window.Consent) return;
   consentDefault();
   const script = document.currentScript;
   const endpoint = new URL(config.endpoint, (script && script.src) || location.href).href;
