@@ -87,6 +87,7 @@ def test_keyboard_only_visitor_can_customise_and_come_back(open_page):
 
 
 def axe_violations(page) -> list:
+    assert AXE.exists(), "axe-core is missing: npm ci --prefix e2e"
     page.add_script_tag(path=str(AXE))
     return page.evaluate("""() => axe.run(document, {resultTypes: ["violations"]}).then(
         r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target)})))""")
