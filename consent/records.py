@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from . import audit
 from .chain import encode_ranges
-from .models import REQUIRED, ChainLink, ConsentRecord, Method
+from .models import REQUIRED, ChainLink, ConsentRecord, Method, Site
 from .policy import Signals, is_allowed
 from .siteconfig import SiteBundle
 
@@ -65,7 +65,9 @@ def record_consent(
     language_shown = bundle.language_shown(language or bundle.default_language)
     record = ConsentRecord(
         consent_id=consent_id or uuid.uuid4(),
-        site_id=bundle.site_id,
+        # The site as the bundle knows it: building the receipt must not need the
+        # database again once the row is stored.
+        site=Site(pk=bundle.site_id, key=bundle.key),
         policy_version=policy_version,
         texts_hash=bundle.hash_for_language(language_shown),
         categories=choices,

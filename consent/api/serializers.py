@@ -132,3 +132,10 @@ class HistorySerializer(serializers.Serializer):
 class GpcSerializer(serializers.Serializer):
     gpc = serializers.BooleanField()
     lastUpdate = serializers.DateField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error but invalid input: what went wrong, in words and as a stable code."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()

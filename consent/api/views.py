@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -22,8 +22,31 @@ from ..policy import Signals
 from ..siteconfig import SiteBundle, get_bundle
 from .cors import add_cors_headers, origin_allowed
 from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
-from .serializers import ConsentSerializer, GpcSerializer, HistorySerializer, ReceiptSerializer
+from .serializers import (
+    ConsentSerializer,
+    ErrorSerializer,
+    GpcSerializer,
+    HistorySerializer,
+    ReceiptSerializer,
+)
 from .throttles import ReceiptThrottle, SiteClientThrottle
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+# What the schema documents for failures: invalid input names each field at fault
+# ({"categories": {"analytics": "Unknown category."}}); any other error is an Error.
+INVALID = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="Invalid input: each field at fault with its messages, or detail and code",
+)
+THROTTLED = error("Too many requests; Retry-After says when to try again")
+UNAVAILABLE = error("The store is briefly unavailable; Retry-After says when to try again")
+CONSENT_ID = OpenApiParameter(
+    "consent_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The browser's consent id"
+)
 
 
 def _cacheable(
@@ -79,7 +102,13 @@ class SiteConfigView(APIView):
     """The site's banner configuration: categories, vendors, cookies, texts, policy version."""
 
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT, 304: None, 404: None}, operation_id="site_config"
+        responses={
+            200: OpenApiTypes.OBJECT,
+            304: OpenApiResponse(description="Not modified (If-None-Match)"),
+            404: error("Unknown site"),
+            503: UNAVAILABLE,
+        },
+        operation_id="site_config",
     )
     def get(self, request: Request, site_key: str) -> HttpResponse:
         bundle = site_bundle(site_key)
@@ -128,12 +157,12 @@ class ConsentCreateView(APIView):
         request=ConsentSerializer,
         responses={
             201: ReceiptSerializer,
-            400: OpenApiResponse(description="Invalid input"),
-            403: OpenApiResponse(description="Origin not registered for the site"),
-            404: OpenApiResponse(description="Unknown site"),
-            413: OpenApiResponse(description="Body too large"),
-            429: OpenApiResponse(description="Too many requests"),
-            503: OpenApiResponse(description="Store briefly unavailable"),
+            400: INVALID,
+            403: error("Origin not registered for the site"),
+            404: error("Unknown site"),
+            413: error("Body too large"),
+            429: THROTTLED,
+            503: UNAVAILABLE,
         },
         operation_id="record_consent",
     )
@@ -201,7 +230,15 @@ class ConsentReceiptView(APIView):
         return tuple({o for record in found for o in record.site.origins()})
 
     @extend_schema(
-        responses={200: HistorySerializer, 400: None, 404: None}, operation_id="consent_receipt"
+        parameters=[CONSENT_ID],
+        responses={
+            200: HistorySerializer,
+            400: INVALID,
+            404: error("No records for this consent id"),
+            429: THROTTLED,
+            503: UNAVAILABLE,
+        },
+        operation_id="consent_receipt",
     )
     def get(self, request: Request, consent_id: str) -> Response:
         found = self.get_records(consent_id)
@@ -217,7 +254,17 @@ class ConsentReceiptView(APIView):
             }
         )
 
-    @extend_schema(responses={204: None, 400: None, 404: None}, operation_id="erase_consent")
+    @extend_schema(
+        parameters=[CONSENT_ID],
+        responses={
+            204: OpenApiResponse(description="Erased"),
+            400: INVALID,
+            404: error("No records for this consent id"),
+            429: THROTTLED,
+            503: UNAVAILABLE,
+        },
+        operation_id="erase_consent",
+    )
     def delete(self, request: Request, consent_id: str) -> Response:
         found = self.get_records(consent_id)
         self.origins = self._origins_for(found)
