@@ -107,7 +107,10 @@ class _Network:
         self.last_change = time.monotonic()
 
     def settle(self, page) -> None:
-        deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
+        """Wait until nothing has been in flight for QUIET_SECONDS, counted from now: the
+        requests an action (like accepting) causes may not have started yet."""
+        self.last_change = time.monotonic()
+        deadline = self.last_change + SETTLE_LIMIT_SECONDS
         while time.monotonic() < deadline:
             if self.in_flight == 0 and time.monotonic() - self.last_change >= QUIET_SECONDS:
                 return
@@ -175,11 +178,13 @@ def visit(browser, url: str, phase: str, site_key: str, allowed: Callable[[str],
     return seen
 
 
-def crawl(urls: Iterable[str], site_key: str, allowed: Callable[[str], bool]) -> list[Visit]:
+def crawl(urls: list[str], site_key: str, allowed: Callable[[str], bool]) -> list[Visit]:
     """Visit every URL before and after accept all, each time in a fresh context."""
     from playwright.sync_api import sync_playwright
 
-    visits = []
+    visits: list[Visit] = []
+    if not urls:
+        return visits
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS

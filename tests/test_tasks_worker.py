@@ -10,7 +10,9 @@ from tests.test_chain import decide
 
 
 @pytest.mark.services
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: an earlier transactional test emptied the tables, the categories
+# the migrations made included; this puts them back.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_seals_the_chain(site, celery_worker):
     decide(3)
     celery_worker.client().send_task("consent.tasks.seal_audit_chain")
