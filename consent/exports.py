@@ -55,6 +55,7 @@ from .models import REQUIRED, Category, ConsentRecord, ExportJob, JobStatus, Met
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "ISO/IEC TS 27560:2023"
+JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 CHUNK_SIZE = 2000
 FIELDS = (
     "id",
@@ -116,8 +117,9 @@ def consent_status(row: dict) -> str:
     return "given" if given else "refused"
 
 
-def as_27560(row: dict, site: dict) -> dict:
-    """One ConsentRecord row as an ISO/IEC TS 27560 consent record (see module docstring)."""
+def as_27560(row: dict, site: dict, order: dict[str, int]) -> dict:
+    """One ConsentRecord row as an ISO/IEC TS 27560 consent record (see module docstring).
+    Purposes come in the categories' display order (PostgreSQL's jsonb keeps no order)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "record_id": str(row["id"]),
@@ -135,7 +137,9 @@ def as_27560(row: dict, site: dict) -> dict:
                 "lawful_basis": "necessary" if slug == REQUIRED else "consent",
                 "consent_status": "given" if allowed else "refused",
             }
-            for slug, allowed in row["categories"].items()
+            for slug, allowed in sorted(
+                row["categories"].items(), key=lambda item: order.get(item[0], len(order))
+            )
         ],
         "consent_status": consent_status(row),
         "collection_method": row["method"],
@@ -151,10 +155,10 @@ def _write_jsonl(job: ExportJob, out) -> int:
         pk: {"site_key": key, "name": name}
         for pk, key, name in Site.objects.values_list("pk", "key", "name")
     }
+    order = {slug: i for i, slug in enumerate(Category.objects.values_list("slug", flat=True))}
     count = 0
     for row in _rows(job):
-        out.write(json.dumps(as_27560(row, sites[row["site_id"]]), ensure_ascii=False))
-        out.write("\n")
+        out.write(JSON.encode(as_27560(row, sites[row["site_id"]], order)) + "\n")
         count += 1
     return count
 

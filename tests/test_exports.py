@@ -108,9 +108,9 @@ def test_json_lines_use_iso_27560_field_names(site, decisions):
             "url": "https://shop.example/cart",
         },
         "purposes": [
+            {"purpose": "required", "lawful_basis": "necessary", "consent_status": "given"},
             {"purpose": "functional", "lawful_basis": "consent", "consent_status": "given"},
             {"purpose": "advertising", "lawful_basis": "consent", "consent_status": "refused"},
-            {"purpose": "required", "lawful_basis": "necessary", "consent_status": "given"},
         ],
         "consent_status": "given",
         "collection_method": "custom",
