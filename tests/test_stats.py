@@ -140,3 +140,14 @@ def test_staff_without_the_permission_get_no_dashboard(client, site):
     response = client.get(reverse("admin:consent_dailystat_changelist"))
 
     assert response.status_code == 403
+
+
+def test_the_statistics_can_be_recomputed_by_hand(site, decisions, monkeypatch, capsys):
+    from django.core.management import call_command
+
+    monkeypatch.setattr(stats.timezone, "now", lambda: at(12, day=3))
+
+    call_command("aggregate_stats", "--days", "3")
+
+    assert capsys.readouterr().out == "6 daily statistics rows recomputed over 3 days.\n"
+    assert DailyStat.objects.filter(date=date(2026, 3, 1)).get().method == "accept_all"

@@ -91,3 +91,14 @@ def test_it_purges_in_batches_each_with_its_own_event(short_retention, monkeypat
     ]
     chain.seal()
     assert chain.verify()[1] is None
+
+
+def test_the_purge_can_be_run_by_hand(short_retention, capsys):
+    from django.core.management import call_command
+
+    decide(timezone.now() - timedelta(days=31))
+
+    call_command("purge_expired")
+
+    assert capsys.readouterr().out == "1 expired consent records deleted.\n"
+    assert ConsentRecord.objects.count() == 0
