@@ -26,8 +26,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from http.cookies import CookieError, Morsel
+from typing import NamedTuple
 
-from csp.constants import NONCE
+from csp.constants import HEADER, NONCE
+from csp.utils import build_policy
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -43,6 +45,7 @@ from .policy import CookieRule, Signals, category_for_cookie, is_allowed, rule_f
 from .siteconfig import SiteBundle, get_bundle
 
 VARY = ("Cookie", "Sec-GPC", "DNT")
+VARY_HEADER = ", ".join(VARY)
 CSP_DIRECTIVES = ("script-src", "img-src", "connect-src", "frame-src")
 # A process keeps the enforced site's rules this long before it asks the shared cache
 # again, so an admin change reaches every process within a second while a request costs
@@ -52,6 +55,17 @@ REFRESH_SECONDS = 1.0
 # visitors, so the memo must not grow without bound.
 MEMO_LIMIT = 2048
 EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
+NO_SIGNALS = Signals()
+NONCE_MARK = "\x00nonce\x00"  # stands for the request's nonce in a memoised header
+
+
+class ConsentState(NamedTuple):
+    """What one visitor's stored choice and signals amount to."""
+
+    choice: StoredChoice | None
+    signals: Signals
+    allowed: frozenset[str]  # optional categories the visitor allows
+    refused: frozenset[str]  # refused by a signal or an explicit 0; no choice is neither
 
 
 class VisitorConsent:
@@ -62,84 +76,71 @@ class VisitorConsent:
     (an API's JSON without cookies) cost nothing.
     """
 
-    def __init__(self, request: HttpRequest, site_key: str) -> None:
+    _rules: "SiteRules | None" = None
+    _state = ConsentState(None, NO_SIGNALS, frozenset(), frozenset())
+
+    def __init__(self, request: HttpRequest) -> None:
         self._request = request
-        self._site_key = site_key
-        self._rules: SiteRules | None = None
-        self._choice: StoredChoice | None = None
-        self._signals = Signals()
         self.consulted = False
 
     @property
     def rules(self) -> "SiteRules":
-        return self._read()
+        return self._rules or self._read()
+
+    @property
+    def state(self) -> ConsentState:
+        if self._rules is None:
+            self._read()
+        return self._state
 
     def _read(self) -> "SiteRules":
-        """The enforced site's rules; the first call also reads the stored choice and the
-        signals."""
-        if self._rules is None:
-            rules = site_rules(self._site_key)
-            meta = self._request.META
-            self._signals = Signals.from_headers(
-                {"Sec-GPC": meta.get("HTTP_SEC_GPC", ""), "DNT": meta.get("HTTP_DNT", "")}
-            )
-            choice = StoredChoice.parse(self._request.COOKIES.get(rules.cookie_name, ""))
-            if choice is not None and choice.is_current(rules.policy_version, self._signals):
-                self._choice = choice
-            self._rules = rules
-        return self._rules
+        rules = self._rules = current_rules()
+        meta = self._request.META
+        self._state = rules.state_for(
+            self._request.COOKIES.get(rules.cookie_name, ""),
+            meta.get("HTTP_SEC_GPC", ""),
+            meta.get("HTTP_DNT", ""),
+        )
+        return rules
 
     def allowed(self, category: str) -> bool:
         self.consulted = True
-        return self._allowed(category)
-
-    def _allowed(self, category: str) -> bool:
-        self._read()
-        choices = self._choice.categories if self._choice else None
-        return is_allowed(category, choices, self._signals)
+        state = self.state
+        return is_allowed(category, state.choice and state.choice.categories, state.signals)
 
     @property
     def choices(self) -> dict[str, bool]:
         """The stored choice per optional category; {} when there is no current choice.
         ``allowed()`` is the answer to act on: GPC and DNT override these."""
         self.consulted = True
-        self._read()
-        return dict(self._choice.categories) if self._choice else {}
+        choice = self.state.choice
+        return dict(choice.categories) if choice else {}
 
     @property
     def signals(self) -> Signals:
         self.consulted = True
-        self._read()
-        return self._signals
+        return self.state.signals
 
     @property
     def consent_id(self) -> str | None:
         self.consulted = True
-        self._read()
-        return self._choice.consent_id if self._choice else None
+        choice = self.state.choice
+        return choice.consent_id if choice else None
 
     @property
     def policy_version(self) -> int | None:
         """The policy version the visitor's choice answers; None without a current one."""
         self.consulted = True
-        self._read()
-        return self._choice.policy_version if self._choice else None
-
-    def refused(self, category: str) -> bool:
-        """Not allowed because of an explicit no: a signal, or the stored choice says 0.
-        (No choice yet is not a refusal.)"""
-        if self._allowed(category):
-            return False
-        if self._signals.opt_out:
-            return True
-        return self._choice is not None and self._choice.categories.get(category) is False
+        choice = self.state.choice
+        return choice.policy_version if choice else None
 
 
 class SiteRules:
-    """What the middleware needs from the enforced site's bundle, with per-process memos
-    of the answers that only depend on it."""
+    """What the middleware needs from the enforced site's bundle and the settings, with
+    per-process memos of the answers that only depend on those."""
 
     def __init__(self, bundle: SiteBundle | None) -> None:
+        self.fingerprint = (bundle.config_etag, bundle.hosts_by_category) if bundle else None
         self.cookie_name = bundle.cookie_name if bundle else "consent"
         # Without a site no choice can be current (versions start at 1): fail closed.
         self.policy_version = bundle.policy_version if bundle else 0
@@ -147,11 +148,44 @@ class SiteRules:
         self.rules: tuple[CookieRule, ...] = bundle.rules if bundle else ()
         self.required_names = frozenset(settings.CONSENT_REQUIRED_COOKIES) | {self.cookie_name}
         self.unknown_allowed = unknown_cookies_setting() == "allow"
-        hosts = bundle.hosts_by_category if bundle else {}
-        self.hosts = hosts
-        self.csp_depends_on_consent = any(hosts.get(c) for c in self.optional_categories)
+        self.hosts = bundle.hosts_by_category if bundle else {}
+        self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
+        policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+        self.csp_directives = policy.get("DIRECTIVES")
+        self.csp_excluded = tuple(policy.get("EXCLUDE_URL_PREFIXES") or ())
+        self.debug = settings.DEBUG
+        self._states: dict[tuple[str, str, str], ConsentState] = {}
         self._categories: dict[str, str | None] = {}
-        self._csp: dict[frozenset[str], dict[str, list]] = {}
+        self._sources: dict[frozenset[str], dict[str, list]] = {}
+        self._headers: dict[tuple[frozenset[str], bool], str] = {}
+
+    def state_for(self, stored: str, gpc: str, dnt: str) -> ConsentState:
+        """The consent state for a consent cookie value and the two signal headers."""
+        key = (stored, gpc, dnt)
+        try:
+            return self._states[key]
+        except KeyError:
+            pass
+        signals = Signals.from_headers({"Sec-GPC": gpc, "DNT": dnt}) if gpc or dnt else NO_SIGNALS
+        choice = StoredChoice.parse(stored)
+        if choice is not None and not choice.is_current(self.policy_version, signals):
+            choice = None
+        choices = choice.categories if choice else None
+        optional = self.optional_categories
+        state = ConsentState(
+            choice,
+            signals,
+            frozenset(c for c in optional if is_allowed(c, choices, signals)),
+            frozenset(
+                c
+                for c in optional
+                if not is_allowed(c, choices, signals)
+                and (signals.opt_out or (choices is not None and choices.get(c) is False))
+            ),
+        )
+        if len(self._states) < MEMO_LIMIT:
+            self._states[key] = state
+        return state
 
     def category_of(self, cookie_name: str) -> str | None:
         try:
@@ -162,11 +196,10 @@ class SiteRules:
                 self._categories[cookie_name] = category
             return category
 
-    def csp_sources(self, consent: VisitorConsent) -> dict[str, list]:
+    def csp_sources(self, allowed: frozenset[str]) -> dict[str, list]:
         """Sources to add per directive: our nonce, and the hosts of allowed vendors."""
-        allowed = frozenset(c for c in self.optional_categories if consent._allowed(c))
         try:
-            return self._csp[allowed]
+            return self._sources[allowed]
         except KeyError:
             hosts = [
                 host
@@ -176,41 +209,68 @@ class SiteRules:
             ]
             sources = {directive: list(hosts) for directive in CSP_DIRECTIVES}
             sources["script-src"].insert(0, NONCE)
-            self._csp[allowed] = sources
+            self._sources[allowed] = sources
             return sources
 
+    def csp_header(self, allowed: frozenset[str], nonce: str | None) -> str:
+        """The whole header: the configured policy plus ``csp_sources``. Built once per
+        set of allowed categories, where django-csp would build it on every request."""
+        key = (allowed, bool(nonce))
+        try:
+            header = self._headers[key]
+        except KeyError:
+            update = _merged_update(self.csp_sources(allowed), self.csp_directives, {}, {})
+            header = build_policy(update=update, nonce=NONCE_MARK if nonce else None)
+            self._headers[key] = header
+        return header.replace(NONCE_MARK, nonce) if nonce else header
 
-_sites: dict[str, tuple[float, SiteRules]] = {}
-_sites_lock = threading.Lock()
+
+_current: tuple[float, SiteRules] | None = None
+_current_lock = threading.Lock()
 
 
-def site_rules(site_key: str) -> SiteRules:
-    """The enforced site's rules, from the shared bundle cache at most once a second."""
-    entry = _sites.get(site_key)
+def current_rules() -> SiteRules:
+    """The rules of the site this project enforces (CONSENT_SITE_KEY), taken from the
+    shared bundle cache at most once a second and kept, memos and all, while the bundle
+    is unchanged."""
+    global _current
     now = time.monotonic()
-    if entry is not None and entry[0] > now:
-        return entry[1]
-    rules = SiteRules(get_bundle(site_key))
-    with _sites_lock:
-        _sites[site_key] = (now + REFRESH_SECONDS, rules)
+    current = _current
+    if current is not None and current[0] > now:
+        return current[1]
+    bundle = get_bundle(settings.CONSENT_SITE_KEY)
+    rules = current[1] if current is not None else None
+    if (
+        rules is None
+        or bundle is None
+        or rules.fingerprint
+        != (
+            bundle.config_etag,
+            bundle.hosts_by_category,
+        )
+    ):
+        rules = SiteRules(bundle)
+    with _current_lock:
+        _current = (now + REFRESH_SECONDS, rules)
     return rules
 
 
-def forget_sites(**kwargs) -> None:
-    """Drop this process's copy of every site's rules (a definition or setting changed)."""
-    with _sites_lock:
-        _sites.clear()
+def forget_rules(**kwargs) -> None:
+    """Drops this process's copy of the rules: a definition or a setting changed."""
+    global _current
+    with _current_lock:
+        _current = None
 
 
 def _forget_on_setting(setting: str, **kwargs) -> None:
-    if setting.startswith("CONSENT_") or setting == "CACHES":
-        forget_sites()
+    if setting.startswith("CONSENT_") or setting in ("CACHES", "CONTENT_SECURITY_POLICY", "DEBUG"):
+        forget_rules()
 
 
 setting_changed.connect(_forget_on_setting, dispatch_uid="consent-middleware-settings")
 for _model in (m.Site, m.Category, m.Vendor, m.CookieDefinition, m.PolicyVersion):
-    post_save.connect(forget_sites, sender=_model, dispatch_uid=f"consent-mw-{_model.__name__}")
-    post_delete.connect(forget_sites, sender=_model, dispatch_uid=f"consent-mw-{_model.__name__}")
+    post_save.connect(forget_rules, sender=_model, dispatch_uid=f"consent-mw-{_model.__name__}")
+    post_delete.connect(forget_rules, sender=_model, dispatch_uid=f"consent-mw-{_model.__name__}")
 
 
 def unknown_cookies_setting() -> str:
@@ -258,7 +318,7 @@ class ConsentMiddleware:
         unknown_cookies_setting()
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        consent = VisitorConsent(request, settings.CONSENT_SITE_KEY)
+        consent = VisitorConsent(request)
         request.consent = consent
         response = self.get_response(request)
         varies = consent.consulted
@@ -268,7 +328,10 @@ class ConsentMiddleware:
             expire_refused_cookies(request, response, consent)
         varies |= add_consented_sources(request, response, consent)
         if varies:
-            patch_vary_headers(response, VARY)
+            if "Vary" in response:
+                patch_vary_headers(response, VARY)
+            else:
+                response.headers["Vary"] = VARY_HEADER
         return response
 
 
@@ -306,7 +369,7 @@ def _may_set(name: str, consent: VisitorConsent) -> tuple[bool, bool]:
         return consent.rules.unknown_allowed, False
     if category == m.REQUIRED:
         return True, False
-    return consent._allowed(category), True
+    return category in consent.state.allowed, True
 
 
 def expire_refused_cookies(
@@ -315,7 +378,7 @@ def expire_refused_cookies(
     """Expires the cookies of refused categories the browser still holds. Only the server
     can do this for HttpOnly cookies; the banner does the same for the rest."""
     rules = consent.rules
-    refused = {c for c in rules.optional_categories if consent.refused(c)}
+    refused = consent.state.refused
     if not refused:
         return
     domains = None
@@ -371,28 +434,37 @@ def _expire(response: HttpResponseBase, name: str, path: str, domain: str, secur
 def add_consented_sources(
     request: HttpRequest, response: HttpResponseBase, consent: VisitorConsent
 ) -> bool:
-    """Adds our nonce and the allowed vendors' hosts to the CSP django-csp is about to
-    write; True when that policy depends on the visitor's consent."""
+    """Adds our nonce and the allowed vendors' hosts to the CSP django-csp would write;
+    True when that policy depends on the visitor's consent.
+
+    A view that adjusted its policy with django-csp's decorators gets the hosts added to
+    its own adjustments, for django-csp to build; every other response gets the header
+    from a per-site memo, and django-csp leaves a header that is already there alone.
+    """
     if not response.get("Content-Type", "").startswith("text/html"):
         return False  # browsers apply a CSP to documents only
-    if "Content-Security-Policy" in response or getattr(response, "_csp_exempt", False):
+    # django-csp's decorators leave their marks in the response's __dict__; looking
+    # there costs far less than getattr() missing on nearly every response.
+    marks = response.__dict__
+    if HEADER in response or marks.get("_csp_exempt"):
         return False
-    config = getattr(response, "_csp_config", None)
-    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
-    if config is None:
-        config = policy.get("DIRECTIVES")
-        if config is None or request.path_info.startswith(
-            tuple(policy.get("EXCLUDE_URL_PREFIXES") or ())
-        ):
-            return False
     rules = consent.rules
-    sources = rules.csp_sources(consent)
-    response._csp_update = _merged_update(
-        sources,
-        config,
-        getattr(response, "_csp_replace", None) or {},
-        getattr(response, "_csp_update", None) or {},
-    )
+    if rules.debug and response.status_code in (404, 500):
+        return False  # django-csp leaves Django's debug pages alone
+    config = marks.get("_csp_config")
+    replace = marks.get("_csp_replace")
+    update = marks.get("_csp_update")
+    allowed = consent.state.allowed
+    if config is None:
+        config = rules.csp_directives
+        if config is None or request.path_info.startswith(rules.csp_excluded):
+            return False
+        if replace is None and update is None:
+            nonce = request.__dict__.get("_csp_nonce")
+            response.headers[HEADER] = rules.csp_header(allowed, nonce)
+            return rules.csp_depends_on_consent
+    sources = rules.csp_sources(allowed)
+    response._csp_update = _merged_update(sources, config, replace or {}, update or {})
     return rules.csp_depends_on_consent
 
 

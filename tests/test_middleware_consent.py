@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from consent.choice import StoredChoice
-from consent.middleware import check_order, forget_sites
+from consent.middleware import check_order, forget_rules
 from consent.policy import Signals
 from tests.sites import CONSENT_ID, stored_choice
 
@@ -58,7 +58,7 @@ def test_it_costs_no_database_query_on_a_warm_cache(client, site, django_assert_
     client.cookies["consent"] = stored_choice(functional=True, advertising=False)
     client.cookies["_fbp"] = "fb.1"
     client.get("/t/page/")
-    forget_sites()  # from the shared cache, not only this process's copy
+    forget_rules()  # from the shared cache, not only this process's copy
     with django_assert_num_queries(0):
         response = client.get("/t/page/")
         client.get("/t/analytics/")

@@ -105,7 +105,13 @@ def test_a_directive_the_policy_leaves_to_default_src_starts_from_it(site, setti
         "/t/plain/", HTTP_COOKIE="consent=" + stored_choice(functional=True)
     )
     response = ConsentMiddleware(lambda r: HttpResponse("<p>"))(request)
-    assert response._csp_update["frame-src"] == ["'self'", *FUNCTIONAL]
+    assert policy(response) == {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *FUNCTIONAL],
+        "img-src": ["'self'", *FUNCTIONAL],
+        "connect-src": ["'self'", *FUNCTIONAL],
+        "frame-src": ["'self'", *FUNCTIONAL],
+    }
 
 
 def test_it_adds_to_what_a_view_updated_and_skips_what_it_dropped(site):

@@ -14,7 +14,7 @@ def render(source: str, cookie: str = "", **headers) -> str:
     request = RequestFactory().get(
         "/", HTTP_COOKIE=f"consent={cookie}" if cookie else "", **headers
     )
-    request.consent = VisitorConsent(request, "demo")
+    request.consent = VisitorConsent(request)
     return Template("{% load consent %}" + source).render(Context({"request": request}))
 
 
@@ -44,7 +44,7 @@ def test_ifconsent_without_else_renders_nothing(site):
 def test_ifconsent_takes_a_variable(site):
     template = Template("{% load consent %}{% ifconsent slug %}yes{% endifconsent %}")
     request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
-    request.consent = VisitorConsent(request, "demo")
+    request.consent = VisitorConsent(request)
     assert template.render(Context({"request": request, "slug": "functional"})) == "yes"
 
 
