@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("demo/", views.demo, name="demo"),
     path("demo/video/", views.demo_video, name="demo-video"),
+    path("demo/server-cookies/", views.demo_server_cookies, name="demo-server-cookies"),
     path("c/<str:site_key>.js", api.script, name="consent-script"),
     path("api/v1/sites/<str:site_key>/config", api.SiteConfigView.as_view(), name="site-config"),
     path(

@@ -2,6 +2,7 @@
 
 from csp.decorators import csp_replace
 from django.conf import settings
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
@@ -20,3 +21,33 @@ def demo(request):
 def demo_video(request):
     """Stands in for a video vendor's embed on the demo page."""
     return render(request, "consent/demo_video.html")
+
+
+# What the server-cookies demo tries to set: (name, category, HttpOnly).
+SERVER_COOKIES = [
+    ("_ga", "Functional", False),
+    ("_gid", "Functional", True),
+    ("_fbp", "Advertising", False),
+    ("_gcl_au", "Advertising", True),
+    ("promo", "unknown", False),
+    ("ab_test", "unknown", True),
+]
+
+
+def demo_server_cookies(request):
+    """A page whose server sets every kind of cookie: ConsentMiddleware lets through only
+    the ones the visitor allowed, and expires refused ones, HttpOnly included."""
+    request.session["basket"] = ["teapot"]
+    get_token(request)
+    rows = [
+        {"name": name, "category": category, "httponly": httponly, "held": name in request.COOKIES}
+        for name, category, httponly in SERVER_COOKIES
+    ]
+    response = render(
+        request,
+        "consent/demo_server_cookies.html",
+        {"rows": rows, "held": sorted(request.COOKIES)},
+    )
+    for name, _category, httponly in SERVER_COOKIES:
+        response.set_cookie(name, "demo", max_age=3600, httponly=httponly, samesite="Lax")
+    return response
