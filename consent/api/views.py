@@ -186,9 +186,7 @@ class ConsentCreateView(APIView):
             )
         except DatabaseError:
             return database_unavailable()
-        body = ReceiptSerializer(record).data
-        body["site"] = self.bundle.key
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(records.receipt(record), status=status.HTTP_201_CREATED)
 
 
 def parse_consent_id(value: str) -> uuid.UUID:

@@ -1,0 +1,186 @@
+"""What every benchmark needs: PostgreSQL and Redis started for the run, the platform
+migrated and seeded, gunicorn, wrk, and a table of numbers side by side."""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.appserver import AppServer, production_env, start_gunicorn  # noqa: E402
+from tests.harness import PostgresServer, RedisServer  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+CONNECTIONS = int(os.environ.get("CONNECTIONS", "32"))
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
+
+
+class Stack:
+    """PostgreSQL and Redis in a temporary directory, the platform migrated and seeded."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="consent-bench-"))
+        self.postgres = PostgresServer()
+        self.redis = RedisServer()
+        self.servers: list[AppServer] = []
+
+    def database_url(self, name: str = "consent") -> str:
+        return self.postgres.url(name)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return production_env(
+            self.database_url(),
+            self.redis.url,
+            DJANGO_SETTINGS_MODULE="benchapp.settings",
+            PYTHONPATH=str(ROOT / "bench"),
+            VAR_DIR=str(self.directory / "var"),
+            **extra,
+        )
+
+    def manage(self, *args: str) -> str:
+        return run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env()).stdout
+
+    def start(self) -> "Stack":
+        self.postgres.init()
+        self.postgres.start()
+        self.redis.start()
+        self.create_database("consent")
+        self.manage("migrate", "--verbosity", "0")
+        self.manage("seed_demo", "--no-users", "--origin", "https://shop.example")
+        return self
+
+    def create_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.postgres.url(), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+    def sql(self, statement: str, database: str = "consent") -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.postgres.url(database), autocommit=True) as connection:
+            cursor = connection.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    def gunicorn(self, env: dict[str, str] | None = None, **options) -> AppServer:
+        log = self.directory / f"gunicorn-{len(self.servers)}.log"
+        server = start_gunicorn(env or self.env(), log, **options)
+        self.servers.append(server)
+        return server
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.redis.kill()
+        self.postgres.stop("immediate")
+        self.postgres.remove()
+        shutil.rmtree(self.redis.directory, ignore_errors=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextmanager
+def stack():
+    started = Stack()
+    try:
+        yield started.start()
+    finally:
+        started.stop()
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    print("installing wrk (apt-get install wrk) ...", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+    return shutil.which("wrk") or sys.exit("wrk did not install")
+
+
+def lua_post(body: dict, headers: dict[str, str], directory: Path) -> Path:
+    """A wrk script that POSTs ``body`` as JSON with ``headers``."""
+    script = directory / f"post-{abs(hash(json.dumps(body, sort_keys=True)))}.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, seconds: int, script: Path | None = None, headers: dict | None = None) -> dict:
+    args = [ensure_wrk(), "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    if script:
+        args += ["-s", str(script)]
+    out = run([*args, url]).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _milliseconds(latency["50"]),
+        "p99_ms": _milliseconds(latency["99"]),
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def interleaved(targets: dict[str, dict], rounds: int, seconds: int) -> dict[str, dict]:
+    """Each target in turn, ``rounds`` times: drift on a shared machine hits all alike.
+    ``targets``: name -> keyword arguments for ``wrk``."""
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, kwargs in targets.items():
+            runs[name].append(wrk(seconds=seconds, **kwargs))
+    return {
+        name: {
+            "rps": statistics.median(r["rps"] for r in results),
+            "p50_ms": statistics.median(r["p50_ms"] for r in results),
+            "p99_ms": statistics.median(r["p99_ms"] for r in results),
+            "non_2xx": sum(r["non_2xx"] for r in results),
+            "socket_errors": "; ".join(filter(None, (r["socket_errors"] for r in results))),
+            "runs": [round(r["rps"]) for r in results],
+        }
+        for name, results in runs.items()
+    }
+
+
+def warm(url: str, script: Path | None = None, headers: dict | None = None) -> None:
+    """One second of load first: caches filled, connections open, code paths hot."""
+    wrk(url, 1, script, headers)
+
+
+def print_table(title: str, rows: list[list], header: list[str]) -> None:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+    print(f"\n{title}")
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
+
+
+def save(name: str, results: dict) -> Path:
+    """Keeps the latest figures in bench/results/NAME.json, for the README table."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    meta = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()}
+    path.write_text(json.dumps(meta | results, indent=2) + "\n")
+    return path
