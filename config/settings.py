@@ -166,6 +166,8 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+# The Chromium the cookie scanner drives (Debian's package by default).
+CONSENT_SCANNER_CHROMIUM = os.environ.get("CONSENT_SCANNER_CHROMIUM", "/usr/bin/chromium")
 # Where export files are written; served only to staff through the admin.
 CONSENT_EXPORT_DIR = Path(os.environ.get("CONSENT_EXPORT_DIR", VAR_DIR / "exports"))
 
