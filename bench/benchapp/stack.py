@@ -126,13 +126,23 @@ def _milliseconds(text: str) -> float:
 
 
 def wrk(url: str, seconds: int, script: Path | None = None, headers: dict | None = None) -> dict:
-    args = [ensure_wrk(), "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    args = [
+        ensure_wrk(),
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
     if script:
         args += ["-s", str(script)]
     out = run([*args, url]).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    if set(latency) != {"50", "99"}:
+        raise RuntimeError(f"wrk measured nothing at {url}:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)$", out, re.MULTILINE)
     return {
@@ -165,8 +175,8 @@ def interleaved(targets: dict[str, dict], rounds: int, seconds: int) -> dict[str
 
 
 def warm(url: str, script: Path | None = None, headers: dict | None = None) -> None:
-    """One second of load first: caches filled, connections open, code paths hot."""
-    wrk(url, 1, script, headers)
+    """Load first: every worker booted, caches filled, connections open, code hot."""
+    wrk(url, 5, script, headers)
 
 
 def print_table(title: str, rows: list[list], header: list[str]) -> None:
