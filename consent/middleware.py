@@ -17,9 +17,18 @@ itself from sending what the visitor has not allowed:
 - ``Vary: Cookie, Sec-GPC, DNT`` on every response that depends on those, so no shared
   cache serves one visitor's page to another.
 
+The stored choice counts only while it answers the current policy version: after a
+material change (a new PolicyVersion) it is no choice at all, exactly as in the banner,
+which asks again. No choice is not a refusal, so nothing is expired until the visitor
+answers (or sends GPC/DNT).
+
 Place it after ``csp.middleware.CSPMiddleware`` (its policy must be computed before the
 header is written) and before the session, CSRF and messages middleware (it must see
-the cookies they set). It never queries the database on a warm cache.
+the cookies they set); it refuses to start otherwise. A view cached with ``cache_page``
+that reads consent needs ``consent.decorators.vary_on_consent`` under it, since the view
+cache stores the response before any middleware adds ``Vary``; the site-wide cache
+middleware needs nothing. It never queries the database on a warm cache, and an admin
+change reaches every process within ``REFRESH_SECONDS``.
 """
 
 import threading
