@@ -333,9 +333,11 @@ class ConsentMiddleware:
         varies = consent.consulted
         if response.cookies or "Set-Cookie" in response:
             varies |= remove_unallowed_cookies(response, consent)
-        if request.COOKIES:
-            expire_refused_cookies(request, response, consent)
-        varies |= add_consented_sources(request, response, consent)
+        is_page = response.get("Content-Type", "").startswith("text/html")
+        if is_page and request.COOKIES:
+            varies |= expire_refused_cookies(request, response, consent)
+        if is_page:
+            varies |= add_consented_sources(request, response, consent)
         if varies:
             if "Vary" in response:
                 patch_vary_headers(response, VARY)
@@ -383,13 +385,14 @@ def _may_set(name: str, consent: VisitorConsent) -> tuple[bool, bool]:
 
 def expire_refused_cookies(
     request: HttpRequest, response: HttpResponseBase, consent: VisitorConsent
-) -> None:
-    """Expires the cookies of refused categories the browser still holds. Only the server
-    can do this for HttpOnly cookies; the banner does the same for the rest."""
+) -> bool:
+    """Expires the cookies of refused categories the browser still holds; True if it
+    did. Only the server can do this for HttpOnly cookies; the banner does the same for
+    the rest. Pages only: a script or an API response may be cached publicly."""
     rules = consent.rules
     refused = consent.state.refused
     if not refused:
-        return
+        return False
     domains = None
     for name in request.COOKIES:
         if name in response.cookies or rules.category_of(name) not in refused:
@@ -405,6 +408,7 @@ def expire_refused_cookies(
             continue
         for domain in domains:
             _expire(response, name, rule.path or "/", domain, request.is_secure())
+    return domains is not None
 
 
 def cookie_domains(request: HttpRequest) -> list[str]:
@@ -443,15 +447,13 @@ def _expire(response: HttpResponseBase, name: str, path: str, domain: str, secur
 def add_consented_sources(
     request: HttpRequest, response: HttpResponseBase, consent: VisitorConsent
 ) -> bool:
-    """Adds our nonce and the allowed vendors' hosts to the CSP django-csp would write;
-    True when that policy depends on the visitor's consent.
+    """Adds our nonce and the allowed vendors' hosts to a page's CSP (browsers apply a
+    CSP to documents only); True when that policy depends on the visitor's consent.
 
     A view that adjusted its policy with django-csp's decorators gets the hosts added to
     its own adjustments, for django-csp to build; every other response gets the header
     from a per-site memo, and django-csp leaves a header that is already there alone.
     """
-    if not response.get("Content-Type", "").startswith("text/html"):
-        return False  # browsers apply a CSP to documents only
     # django-csp's decorators leave their marks in the response's __dict__; looking
     # there costs far less than getattr() missing on nearly every response.
     marks = response.__dict__

@@ -99,3 +99,19 @@ def test_it_leaves_unknown_and_required_cookies_alone(held, site):
     )
     names = {m.key for m in held.get("/t/plain/").cookies.values()}
     assert names.isdisjoint({"sessionid", "csrftoken", "consent", "promo"})
+
+
+def test_the_expiring_response_varies_on_cookie(held, site):
+    held.cookies["consent"] = stored_choice(method="custom", functional=True, advertising=False)
+    assert held.get("/t/plain/").headers["Vary"] == "Cookie, Sec-GPC, DNT"
+
+
+def test_it_expires_on_pages_only_not_on_api_or_script_responses(held, site):
+    held.cookies["consent"] = stored_choice(
+        method="reject_all", functional=False, advertising=False
+    )
+    assert set_cookie_headers(held.get("/t/data/")) == []
+    script = held.get("/c/demo.js")
+    assert script.status_code == 200
+    assert set_cookie_headers(script) == []
+    assert script.headers["Vary"] == "Accept-Encoding"
