@@ -395,7 +395,7 @@ def expire_refused_cookies(
         return False
     domains = None
     for name in request.COOKIES:
-        if name in response.cookies or rules.category_of(name) not in refused:
+        if rules.category_of(name) not in refused or name in response.cookies:
             continue
         rule = rule_for_cookie(name, rules.rules)
         if rule is None:
