@@ -307,10 +307,16 @@ class AppendOnlyModel(models.Model):
         )
 
     def digest(self) -> str:
-        """The SHA-256 of every stored field, in a form both databases give alike."""
+        """The SHA-256 of every stored field, in a form both databases give alike.
+
+        Null values are left out, so a nullable column added later does not change the
+        digests of rows sealed before it existed.
+        """
         values = {}
         for field in self._meta.concrete_fields:
             value = getattr(self, field.attname)
+            if value is None:
+                continue
             if isinstance(value, datetime):
                 value = value.astimezone(UTC).isoformat(timespec="microseconds")
             values[field.attname] = value
@@ -343,10 +349,21 @@ class ConsentRecord(AppendOnlyModel):
     ip_prefix = models.CharField("IP (truncated)", max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    decision_id = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The banner's id for this decision: a resent decision is recorded once.",
+    )
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["site", "created_at"], name="record_site_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consent_id", "decision_id"], name="record_unique_decision"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.consent_id} {self.method} {self.created_at:%Y-%m-%d %H:%M}"

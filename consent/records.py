@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import audit
@@ -54,7 +54,11 @@ def record_consent(
     page_url: str = "",
     ip: str = "",
     now: datetime | None = None,
+    decision_id: uuid.UUID | None = None,
 ) -> ConsentRecord:
+    """Store one decision. A decision the browser resends (its answer was lost on the
+    way back) is not stored twice: the record already made is returned, with
+    ``replayed`` set."""
     choices = effective_choices(bundle, categories, signals)
     if signals.opt_out and method not in (Method.GPC, Method.DNT):
         # The stored method says why everything optional is off.
@@ -79,9 +83,31 @@ def record_consent(
         ip_prefix=truncate_ip(ip),
         created_at=now,
         expires_at=now + timedelta(days=days),
+        decision_id=decision_id,
     )
-    record.save()
+    try:
+        _insert(record)
+    except IntegrityError:
+        if record.decision_id is None:
+            raise
+        existing = ConsentRecord.objects.select_related("site").get(
+            consent_id=record.consent_id, decision_id=record.decision_id
+        )
+        existing.replayed = True
+        return existing
+    record.replayed = False
     return record
+
+
+def _insert(record: ConsentRecord) -> None:
+    if connection.in_atomic_block:
+        # A savepoint, so that a resent decision's duplicate key does not spoil the
+        # surrounding transaction. In autocommit (every API request) a failed INSERT
+        # spoils nothing and costs no extra round trips.
+        with transaction.atomic():
+            record.save()
+    else:
+        record.save()
 
 
 def receipt(record: ConsentRecord) -> dict:

@@ -21,6 +21,28 @@ def test_a_failed_post_is_kept_and_lands_on_the_next_page_view(open_page):
     assert visit.queued() == []
 
 
+def test_a_decision_whose_answer_was_lost_is_recorded_once(open_page):
+    visit = open_page()
+    endpoint = f"{visit.platform.url}/api/v1/sites/demo/consents"
+
+    def deliver_then_lose_the_answer(route):
+        route.fetch()  # the platform stores the record...
+        route.abort()  # ...but the page never hears back, as when the tab closes
+
+    visit.page.route(endpoint, deliver_then_lose_the_answer)
+    visit.page.get_by_role("button", name="Accept all").click()
+    consent_id = visit.consent_id()
+    assert visit.platform.wait_for_receipt(consent_id)["current"]["method"] == "accept_all"
+    visit.page.wait_for_timeout(300)
+    assert len(visit.queued()) == 1
+
+    visit.page.unroute(endpoint)
+    visit.page.reload()
+    visit.page.wait_for_timeout(500)
+    assert visit.queued() == []
+    assert len(visit.platform.receipt(consent_id)["history"]) == 1
+
+
 def test_a_new_policy_version_asks_again_and_keeps_the_consent_id(open_page):
     visit = open_page()
     visit.page.get_by_role("button", name="Accept all").click()

@@ -138,3 +138,14 @@ def test_ranges_round_trip():
     ids = [1, 2, 3, 7, 9, 10]
     assert chain.encode_ranges(ids) == "1-3,7,9-10"
     assert list(chain.decode_ranges("1-3,7,9-10")) == [(1, 3), (7, 7), (9, 10)]
+
+
+def test_a_nulled_value_is_caught_as_an_alteration(site):
+    record = records.record_consent(get_bundle("demo"), categories={"functional": True,
+                                    "advertising": False}, policy_version=1, method="custom",
+                                    signals=Signals(), consent_id=uuid.uuid4(),
+                                    decision_id=uuid.uuid4())
+    chain.seal()
+    raw_sql("UPDATE consent_consentrecord SET decision_id = NULL WHERE id = %s", [record.id])
+    code, message = verify_command()
+    assert code == 1 and f"altered: record #{record.id}" in message

@@ -1,7 +1,9 @@
 // Posts each decision to the platform. A decision is queued in localStorage before it is
 // sent and leaves the queue only once the server answered, so a network failure, a 5xx,
 // a 429 or a page closed mid-request never loses it: the next page view (or the browser
-// coming back online) sends it again. Other 4xx answers will never succeed and are dropped.
+// coming back online) sends it again, with the same decision_id, so the platform records it
+// once even when only its answer was lost. Other 4xx answers will never succeed and are
+// dropped.
 
 const QUEUE = "consent:queue";
 
@@ -36,7 +38,7 @@ function send(item) {
 const settle = (item) => save(load().filter((queued) => queued.key != item.key));
 
 export function postDecision(url, payload) {
-  const item = { key: Math.random() + "" + Date.now(), url, body: JSON.stringify(payload) };
+  const item = { key: payload.decision_id, url, body: JSON.stringify(payload) };
   save(load().concat(item));
   send(item);
 }

@@ -56,6 +56,8 @@ export default function start(config) {
     writeChoice(config.cookie, choice);
     postDecision(endpoint, {
       consent_id: id,
+      // Lets the platform recognise this decision if it is resent after a lost answer.
+      decision_id: uuid(),
       categories: now,
       policy_version: config.policyVersion,
       method,

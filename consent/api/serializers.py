@@ -42,6 +42,11 @@ class ConsentSerializer(serializers.Serializer):
     consent_id = StrictUUIDField(
         required=False, allow_null=True, help_text="The browser's consent id; made when absent."
     )
+    decision_id = StrictUUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The browser's id for this decision; a resend of it is recorded once.",
+    )
     categories = serializers.DictField(
         child=StrictBooleanField(), help_text='Every optional category: {"functional": true}'
     )

@@ -157,6 +157,7 @@ class ConsentCreateView(APIView):
         request=ConsentSerializer,
         responses={
             201: ReceiptSerializer,
+            200: OpenApiResponse(ReceiptSerializer, description="A resent decision's receipt"),
             400: INVALID,
             403: error("Origin not registered for the site"),
             404: error("Unknown site"),
@@ -183,10 +184,13 @@ class ConsentCreateView(APIView):
                 language=data["language"],
                 page_url=data["page_url"],
                 ip=client_ip(request),
+                decision_id=data.get("decision_id"),
             )
         except DatabaseError:
             return database_unavailable()
-        return Response(records.receipt(record), status=status.HTTP_201_CREATED)
+        # A resent decision gets the receipt of the record already made.
+        code = status.HTTP_200_OK if record.replayed else status.HTTP_201_CREATED
+        return Response(records.receipt(record), status=code)
 
 
 def parse_consent_id(value: str) -> uuid.UUID:

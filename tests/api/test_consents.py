@@ -200,3 +200,26 @@ def test_it_throttles_per_client_with_retry_after(client, site, monkeypatch):
     assert int(throttled["Retry-After"]) > 0
     assert post(client, body(), remote_addr="198.51.100.9").status_code == 201
     assert ConsentRecord.objects.count() == 4
+
+
+def test_a_resent_decision_is_recorded_once(client, site):
+    decision = body(consent_id=str(uuid.uuid4()), decision_id=str(uuid.uuid4()))
+    first = post(client, decision)
+    again = post(client, decision)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert ConsentRecord.objects.count() == 1
+
+
+def test_another_decision_of_the_same_browser_is_a_new_record(client, site):
+    consent_id = str(uuid.uuid4())
+    post(client, body(consent_id=consent_id, decision_id=str(uuid.uuid4())))
+    second = post(client, body(consent_id=consent_id, decision_id=str(uuid.uuid4())))
+    assert second.status_code == 201
+    assert ConsentRecord.objects.filter(consent_id=consent_id).count() == 2
+
+
+def test_a_malformed_decision_id_is_a_400(client, site):
+    response = post(client, body(decision_id="twice"))
+    assert response.status_code == 400
+    assert "decision_id" in response.json()
