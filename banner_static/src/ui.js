@@ -40,7 +40,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   );
 
   const switches = {};
-  const lifetime = (days) => (days == null ? texts.session : days + " " + texts.days);
+  const lifetime = (days) => (days == null ? texts.session : days + " " + (days == 1 ? texts.day : texts.days));
   const sections = config.categories.map(({ slug, required, vendors, cookies }) => {
     const words = texts.categories[slug] || { name: slug };
     switches[slug] = h("input", {
