@@ -30,6 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import catalogue
+from .chromium import CHROMIUM_ARGS
 from .models import (
     REQUIRED,
     Category,
@@ -45,14 +46,6 @@ from .siteconfig import get_bundle
 
 log = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGE_TIMEOUT_MS = 20_000
 # The network counts as settled after this long without a request in flight.
 QUIET_SECONDS = 0.5

@@ -11,16 +11,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from consent.chromium import CHROMIUM_ARGS
+
 HERE = Path(__file__).resolve().parent
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/banner-shots")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PORT = 8766
 
 
@@ -30,7 +24,7 @@ def main() -> None:
     time.sleep(0.5)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             cases = [
                 ("light", {"viewport": {"width": 1280, "height": 720}}, "index"),
                 (
