@@ -41,13 +41,19 @@ class Stack:
         return self.postgres.url(name)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return production_env(
-            self.database_url(),
-            self.redis.url,
-            DJANGO_SETTINGS_MODULE="benchapp.settings",
-            PYTHONPATH=str(ROOT / "bench"),
-            VAR_DIR=str(self.directory / "var"),
-            **extra,
+        return (
+            production_env(
+                self.database_url(),
+                self.redis.url,
+                DJANGO_SETTINGS_MODULE="benchapp.settings",
+                PYTHONPATH=str(ROOT / "bench"),
+                VAR_DIR=str(self.directory / "var"),
+                # Visitors come through one proxy (wrk sets X-Forwarded-For per request) and
+                # are throttled at the production default.
+                NUM_PROXIES="1",
+                CONSENT_THROTTLE_RATE="60/min",
+            )
+            | extra
         )
 
     def manage(self, *args: str) -> str:
@@ -112,10 +118,19 @@ def ensure_wrk() -> str:
 
 
 def lua_post(body: dict, headers: dict[str, str], directory: Path) -> Path:
-    """A wrk script that POSTs ``body`` as JSON with ``headers``."""
+    """A wrk script that POSTs ``body`` as JSON with ``headers``, each request from another
+    visitor: a random X-Forwarded-For, which the server trusts (NUM_PROXIES=1), so the
+    per-client throttle counts visitors as it does in production, not one giant client."""
     script = directory / f"post-{abs(hash(json.dumps(body, sort_keys=True)))}.lua"
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    lines += [
+        "request = function()",
+        '  wrk.headers["X-Forwarded-For"] = "10." .. math.random(0, 255) .. "." ..',
+        '    math.random(0, 255) .. "." .. math.random(1, 254)',
+        "  return wrk.format()",
+        "end",
+    ]
     script.write_text("\n".join(lines) + "\n")
     return script
 
@@ -140,7 +155,7 @@ def wrk(url: str, seconds: int, script: Path | None = None, headers: dict | None
     if script:
         args += ["-s", str(script)]
     out = run([*args, url]).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     if set(latency) != {"50", "99"}:
         raise RuntimeError(f"wrk measured nothing at {url}:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
