@@ -10,6 +10,7 @@ import copy
 import gzip
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -207,9 +208,37 @@ def build_bundle(site: m.Site) -> SiteBundle:
     )
 
 
-def get_bundle(site_key: str) -> SiteBundle | None:
-    """The site's bundle from the cache, built from the database when cold; None if the
-    site does not exist (remembered briefly, so unknown keys cannot hammer the DB)."""
+# Each process keeps the bundles it used for up to RECHECK_SECONDS before it asks the
+# shared cache again: fetching and unpickling a bundle from Redis on every request cost
+# more than the rest of the script endpoint. The process that makes a change forgets its
+# copy at once; the others within RECHECK_SECONDS (browsers cache the script for
+# CONSENT_SCRIPT_MAX_AGE anyway).
+RECHECK_SECONDS = 1.0
+_local: dict[str, tuple[float, "SiteBundle | None"]] = {}
+
+
+def get_bundle(site_key: str, fresh: bool = False) -> SiteBundle | None:
+    """The site's bundle, None if the site does not exist.
+
+    From this process's copy while it is recent, else from the shared cache, else built
+    from the database (an unknown key is remembered briefly too, so unknown keys cannot
+    hammer the database). ``fresh`` skips this process's copy.
+    """
+    now = time.monotonic()
+    held = _local.get(site_key)
+    if held is not None and not fresh and now - held[0] < RECHECK_SECONDS:
+        return held[1]
+    bundle = _shared_bundle(site_key)
+    _local[site_key] = (now, bundle)
+    return bundle
+
+
+def forget_local() -> None:
+    """Drop this process's copies (tests, and every change made in this process)."""
+    _local.clear()
+
+
+def _shared_bundle(site_key: str) -> SiteBundle | None:
     key = cache_key(site_key)
     bundle = cache.get(key)
     if bundle == MISSING:
@@ -230,6 +259,7 @@ def invalidate(*site_keys: str) -> None:
 
     def delete() -> None:
         cache.delete_many(keys)
+        forget_local()
 
     # Delete now, and again after commit: a request that rebuilt the bundle from the
     # not-yet-committed state in between must not keep it.

@@ -91,8 +91,8 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
                       "text/javascript; charset=utf-8", bundle.script_gzip)
 
 
-def site_bundle(site_key: str) -> SiteBundle:
-    bundle = get_bundle(site_key)
+def site_bundle(site_key: str, fresh: bool = False) -> SiteBundle:
+    bundle = get_bundle(site_key, fresh=fresh)
     if bundle is None:
         raise NotFound("No site with this key.")
     return bundle
@@ -171,6 +171,11 @@ class ConsentCreateView(APIView):
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
         serializer = ConsentSerializer(data=request.data, context={"bundle": self.bundle})
+        if not serializer.is_valid() and {"policy_version", "categories"} & set(serializer.errors):
+            # This process's copy of the site may be a second old: a policy version or
+            # category published since must not turn a valid decision away.
+            self.bundle = site_bundle(site_key, fresh=True)
+            serializer = ConsentSerializer(data=request.data, context={"bundle": self.bundle})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:

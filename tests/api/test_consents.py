@@ -223,3 +223,17 @@ def test_a_malformed_decision_id_is_a_400(client, site):
     response = post(client, body(decision_id="twice"))
     assert response.status_code == 400
     assert "decision_id" in response.json()
+
+
+def test_a_version_published_by_another_process_is_accepted_at_once(client, site):
+    post(client, body())  # this process now holds the site as it was
+    # Another process publishes version 2: the shared cache changes, this process's copy not.
+    from django.core.cache import cache
+
+    from consent.siteconfig import build_bundle, cache_key
+
+    PolicyVersion.objects.bulk_create([PolicyVersion(site=site, version=2, summary="New vendor")])
+    cache.set(cache_key("demo"), build_bundle(site))
+    response = post(client, body(policy_version=2))
+    assert response.status_code == 201
+    assert response.json()["policy_version"] == 2
