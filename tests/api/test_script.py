@@ -115,3 +115,12 @@ def test_it_is_served_gzipped_to_browsers_that_accept_it(client, site):
     assert zipped["ETag"] != plain["ETag"]
     assert client.get(URL, headers={"Accept-Encoding": "gzip",
                                     "If-None-Match": zipped["ETag"]}).status_code == 304
+
+
+def test_it_is_answered_before_sessions_csrf_and_csp(client, site):
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert "Content-Security-Policy" not in response
+    assert "Set-Cookie" not in response
+    assert "Vary" in response and "Cookie" not in response["Vary"]
+    assert response["X-Content-Type-Options"] == "nosniff"
