@@ -208,33 +208,46 @@ def build_bundle(site: m.Site) -> SiteBundle:
     )
 
 
-# Each process keeps the bundles it used for up to RECHECK_SECONDS before it asks the
-# shared cache again: fetching and unpickling a bundle from Redis on every request cost
-# more than the rest of the script endpoint. The process that makes a change forgets its
-# copy at once; the others within RECHECK_SECONDS (browsers cache the script for
-# CONSENT_SCRIPT_MAX_AGE anyway).
-RECHECK_SECONDS = 1.0
-_local: dict[str, tuple[float, "SiteBundle | None"]] = {}
+# Each process keeps the bundles it used. It checks them against a small stamp in the
+# shared cache at most every RECHECK_SECONDS (a change deletes the stamp): fetching and
+# unpickling the whole bundle from Redis for every request, or even the stamp, cost more
+# than the rest of the script endpoint. The process that makes a change forgets its copy
+# at once, the others within RECHECK_SECONDS; the consent POST re-reads before it refuses
+# a policy version or category it does not know.
+RECHECK_SECONDS = 0.1
+_local: dict[str, tuple[float, str, "SiteBundle | None"]] = {}
+
+
+def stamp_key(site_key: str) -> str:
+    return f"bundle-stamp:{site_key}"
 
 
 def get_bundle(site_key: str, fresh: bool = False) -> SiteBundle | None:
     """The site's bundle, None if the site does not exist.
 
-    From this process's copy while it is recent, else from the shared cache, else built
-    from the database (an unknown key is remembered briefly too, so unknown keys cannot
-    hammer the database). ``fresh`` skips this process's copy.
+    This process's copy while it is recent or the shared stamp still matches it, else the
+    shared cache's, else one built from the database (an unknown key is remembered
+    briefly too, so unknown keys cannot hammer the database). ``fresh`` skips this
+    process's copy.
     """
     now = time.monotonic()
     held = _local.get(site_key)
-    if held is not None and not fresh and now - held[0] < RECHECK_SECONDS:
-        return held[1]
+    if held is not None and not fresh:
+        checked_at, held_stamp, bundle = held
+        if now - checked_at < RECHECK_SECONDS:
+            return bundle
+        if cache.get(stamp_key(site_key)) == held_stamp:
+            _local[site_key] = (now, held_stamp, bundle)
+            return bundle
     bundle = _shared_bundle(site_key)
-    _local[site_key] = (now, bundle)
+    stamp = MISSING if bundle is None else bundle.script_etag
+    cache.set(stamp_key(site_key), stamp, MISSING_TTL if bundle is None else BUNDLE_TTL)
+    _local[site_key] = (now, stamp, bundle)
     return bundle
 
 
 def forget_local() -> None:
-    """Drop this process's copies (tests, and every change made in this process)."""
+    """Drop this process's copies (after a change made here, and between tests)."""
     _local.clear()
 
 
@@ -255,7 +268,7 @@ def _shared_bundle(site_key: str) -> SiteBundle | None:
 
 
 def invalidate(*site_keys: str) -> None:
-    keys = [cache_key(k) for k in site_keys if k]
+    keys = [key for k in site_keys if k for key in (cache_key(k), stamp_key(k))]
 
     def delete() -> None:
         cache.delete_many(keys)

@@ -172,8 +172,8 @@ class ConsentCreateView(APIView):
             raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
         serializer = ConsentSerializer(data=request.data, context={"bundle": self.bundle})
         if not serializer.is_valid() and {"policy_version", "categories"} & set(serializer.errors):
-            # This process's copy of the site may be a second old: a policy version or
-            # category published since must not turn a valid decision away.
+            # This process's copy of the site may be RECHECK_SECONDS old: a policy version
+            # or category published since must not turn a valid decision away.
             self.bundle = site_bundle(site_key, fresh=True)
             serializer = ConsentSerializer(data=request.data, context={"bundle": self.bundle})
         serializer.is_valid(raise_exception=True)

@@ -227,13 +227,14 @@ def test_a_malformed_decision_id_is_a_400(client, site):
 
 def test_a_version_published_by_another_process_is_accepted_at_once(client, site):
     post(client, body())  # this process now holds the site as it was
-    # Another process publishes version 2: the shared cache changes, this process's copy not.
+    # Another process publishes version 2: it writes the row (no signal runs here) and
+    # deletes the shared entries, exactly as its own invalidation does.
     from django.core.cache import cache
 
-    from consent.siteconfig import build_bundle, cache_key
+    from consent.siteconfig import cache_key, stamp_key
 
     PolicyVersion.objects.bulk_create([PolicyVersion(site=site, version=2, summary="New vendor")])
-    cache.set(cache_key("demo"), build_bundle(site))
+    cache.delete_many([cache_key("demo"), stamp_key("demo")])
     response = post(client, body(policy_version=2))
     assert response.status_code == 201
     assert response.json()["policy_version"] == 2

@@ -124,3 +124,33 @@ def test_it_is_answered_before_sessions_csrf_and_csp(client, site):
     assert "Set-Cookie" not in response
     assert "Vary" in response and "Cookie" not in response["Vary"]
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_change_made_by_another_process_is_served_once_rechecked(client, site, monkeypatch):
+    from django.core.cache import cache
+
+    from consent import siteconfig
+    from consent.siteconfig import cache_key, stamp_key
+
+    monkeypatch.setattr(siteconfig, "RECHECK_SECONDS", 0)
+    before = client.get(URL)  # this process now holds the bundle
+    PolicyVersion.objects.bulk_create([PolicyVersion(site=site, version=2, summary="x")])
+    cache.delete_many([cache_key("demo"), stamp_key("demo")])  # the other process's invalidation
+    assert inlined_config(client.get(URL).content)["policyVersion"] == 2
+    assert client.get(URL)["ETag"] != before["ETag"]
+
+
+def test_a_warm_request_asks_the_shared_cache_at_most_for_the_stamp(client, site, monkeypatch):
+    from django.core.cache import cache
+
+    from consent import siteconfig
+
+    client.get(URL)
+    asked = []
+    real_get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key, *a, **k))
+    assert client.get(URL).status_code == 200
+    assert asked == []  # checked within RECHECK_SECONDS: nothing asked
+    monkeypatch.setattr(siteconfig, "RECHECK_SECONDS", 0)
+    assert client.get(URL).status_code == 200
+    assert asked == ["bundle-stamp:demo"]
