@@ -28,10 +28,9 @@ the cookies they set); it refuses to start otherwise. A view cached with ``cache
 that reads consent needs ``consent.decorators.vary_on_consent`` under it, since the view
 cache stores the response before any middleware adds ``Vary``; the site-wide cache
 middleware needs nothing. It never queries the database on a warm cache, and an admin
-change reaches every process within ``REFRESH_SECONDS``.
+change reaches every process as the site's bundle does (``siteconfig.RECHECK_SECONDS``).
 """
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from http.cookies import CookieError, Morsel
@@ -42,7 +41,6 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponseBase
 from django.http.request import split_domain_port
 from django.utils.cache import patch_vary_headers
@@ -56,10 +54,6 @@ from .siteconfig import SiteBundle, get_bundle
 VARY = ("Cookie", "Sec-GPC", "DNT")
 VARY_HEADER = ", ".join(VARY)
 CSP_DIRECTIVES = ("script-src", "img-src", "connect-src", "frame-src")
-# A process keeps the enforced site's rules this long before it asks the shared cache
-# again, so an admin change reaches every process within a second while a request costs
-# no cache round trip. Changes made in this process apply at once.
-REFRESH_SECONDS = 1.0
 # Caps the per-process memo of cookie name -> category: request cookie names come from
 # visitors, so the memo must not grow without bound.
 MEMO_LIMIT = 2048
@@ -234,41 +228,29 @@ class SiteRules:
         return header.replace(NONCE_MARK, nonce) if nonce else header
 
 
-_current: tuple[float, SiteRules] | None = None
-_current_lock = threading.Lock()
+_current: SiteRules | None = None
 
 
 def current_rules() -> SiteRules:
-    """The rules of the site this project enforces (CONSENT_SITE_KEY), taken from the
-    shared bundle cache at most once a second and kept, memos and all, while the bundle
-    is unchanged."""
+    """The rules of the site this project enforces (CONSENT_SITE_KEY), kept, memos and
+    all, while its bundle is unchanged. ``get_bundle`` answers from this process's copy,
+    so asking it on every request costs no cache round trip."""
     global _current
-    now = time.monotonic()
-    current = _current
-    if current is not None and current[0] > now:
-        return current[1]
     bundle = get_bundle(settings.CONSENT_SITE_KEY)
-    rules = current[1] if current is not None else None
+    rules = _current
     if (
         rules is None
         or bundle is None
-        or rules.fingerprint
-        != (
-            bundle.config_etag,
-            bundle.hosts_by_category,
-        )
+        or rules.fingerprint != (bundle.config_etag, bundle.hosts_by_category)
     ):
-        rules = SiteRules(bundle)
-    with _current_lock:
-        _current = (now + REFRESH_SECONDS, rules)
+        rules = _current = SiteRules(bundle)
     return rules
 
 
 def forget_rules(**kwargs) -> None:
-    """Drops this process's copy of the rules: a definition or a setting changed."""
+    """Drops this process's copy of the rules: a setting they depend on changed."""
     global _current
-    with _current_lock:
-        _current = None
+    _current = None
 
 
 def _forget_on_setting(setting: str, **kwargs) -> None:
@@ -277,9 +259,6 @@ def _forget_on_setting(setting: str, **kwargs) -> None:
 
 
 setting_changed.connect(_forget_on_setting, dispatch_uid="consent-middleware-settings")
-for _model in (m.Site, m.Category, m.Vendor, m.CookieDefinition, m.PolicyVersion):
-    post_save.connect(forget_rules, sender=_model, dispatch_uid=f"consent-mw-{_model.__name__}")
-    post_delete.connect(forget_rules, sender=_model, dispatch_uid=f"consent-mw-{_model.__name__}")
 
 
 def unknown_cookies_setting() -> str:

@@ -3,13 +3,12 @@ PolicyVersion, BannerText) and what they decided (ConsentRecord), with the audit
 (AuditEvent, ChainLink) that proves both.
 """
 
-import fnmatch
 import hashlib
 import json
 import re
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -189,15 +188,6 @@ class CookieDefinition(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_pattern(self) -> bool:
-        return "*" in self.name
-
-    def matches(self, cookie_name: str) -> bool:
-        if self.is_pattern:
-            return fnmatch.fnmatchcase(cookie_name, self.name)
-        return cookie_name == self.name
-
     def clean(self) -> None:
         if self.vendor_id and self.category_id and self.vendor.category_id != self.category_id:
             raise ValidationError(
@@ -370,13 +360,6 @@ class ConsentRecord(AppendOnlyModel):
 
     def allowed(self, slug: str) -> bool:
         return slug == REQUIRED or bool(self.categories.get(slug))
-
-    @classmethod
-    def lifetime_for(cls, site: Site, categories: dict) -> timedelta:
-        """A refusal lives shorter than a consent, so the visitor is asked again sooner."""
-        any_allowed = any(v for k, v in categories.items() if k != REQUIRED)
-        days = site.consent_lifetime_days if any_allowed else site.refusal_lifetime_days
-        return timedelta(days=days)
 
 
 class AuditEvent(AppendOnlyModel):
