@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import audit, records
-from ..models import ConsentRecord, Site
+from ..models import ConsentRecord
 from ..policy import Signals
 from ..siteconfig import SiteBundle, get_bundle
 from .cors import add_cors_headers, origin_allowed
@@ -251,7 +251,7 @@ class ConsentReceiptView(APIView):
         found = self.get_records(consent_id)
         self.origins = self._origins_for(found)
         current = found[0]
-        latest = Site.objects.get(pk=current.site_id).current_policy_version()
+        latest = site_bundle(current.site.key).policy_version
         return Response(
             {
                 "consent_id": str(current.consent_id),
