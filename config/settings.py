@@ -75,7 +75,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "consent.api.fastpath.ScriptMiddleware",
+    "consent.api.fastpath.FastPathMiddleware",
     "csp.middleware.CSPMiddleware",
     "consent.middleware.ConsentMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -31,6 +31,13 @@ class Signals:
             gpc=headers.get("Sec-GPC", "").strip() == "1", dnt=headers.get("DNT", "").strip() == "1"
         )
 
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, str]) -> "Signals":
+        """The same from a WSGI environ (request.META), without building request.headers."""
+        return cls.from_headers(
+            {"Sec-GPC": meta.get("HTTP_SEC_GPC", ""), "DNT": meta.get("HTTP_DNT", "")}
+        )
+
 
 @dataclass(frozen=True)
 class CookieRule:

@@ -1,10 +1,12 @@
-"""The embed script, answered before the rest of the middleware stack.
+"""The two hot public URLs, answered before the rest of the middleware stack.
 
-Every page view of every embedding site asks for ``/c/<site key>.js``: it is the
-platform's hottest URL, and a public, cookie-less, cacheable response that sessions, CSRF,
-authentication, messages and CSP have nothing to add to. Like WhiteNoise for static files,
-this middleware answers it right after the security headers are in place; the URL pattern
-in consent.urls stays for reversing and for the docs.
+Every page view of every embedding site asks for ``/c/<site key>.js``, and every
+decision of every visitor is a ``POST`` to ``/api/v1/sites/<site key>/consents``. Both are
+public, cookie-less and CSRF-exempt: sessions, CSRF, authentication, messages, CSP and
+the consent middleware have nothing to add to them. Like WhiteNoise for static files,
+this middleware answers them right after the security headers are in place. The URL
+patterns in consent.urls stay, for reversing, the OpenAPI schema and a project that
+leaves this middleware out.
 """
 
 import re
@@ -12,17 +14,25 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from . import recording
 from .views import script
 
 SCRIPT_PATH = re.compile(r"^/c/(?P<site_key>[A-Za-z0-9_-]{1,64})\.js$")
+CONSENTS_PATH = re.compile(r"^/api/v1/sites/(?P<site_key>[A-Za-z0-9_-]{1,64})/consents$")
 
 
-class ScriptMiddleware:
+class FastPathMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        match = SCRIPT_PATH.match(request.path_info)
-        if match is None:
-            return self.get_response(request)
-        return script(request, match["site_key"])
+        path = request.path_info
+        if path.startswith("/c/"):
+            match = SCRIPT_PATH.match(path)
+            if match is not None:
+                return script(request, match["site_key"])
+        elif path.endswith("/consents"):
+            match = CONSENTS_PATH.match(path)
+            if match is not None:
+                return recording.answer(request, match["site_key"])
+        return self.get_response(request)

@@ -7,19 +7,37 @@ path and a race between processes.
 
 import time
 
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from rest_framework.throttling import SimpleRateThrottle
 
 from ..cache import count_hit
 
 
+def client_ip(request) -> str:
+    """The client address; behind NUM_PROXIES trusted proxies, from X-Forwarded-For.
+    Without trusted proxies the header is ignored: anyone can write it."""
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        return hops[-min(proxies, len(hops))]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 class WindowThrottle(SimpleRateThrottle):
     """At most ``num_requests`` per ``duration`` seconds and client, in fixed windows."""
 
+    def get_ident(self, request) -> str:
+        # DRF's would take a spoofable X-Forwarded-For when NUM_PROXIES is unset.
+        return client_ip(request)
+
     def allow_request(self, request, view) -> bool:
+        return self.allow_key(self.get_cache_key(request, view))
+
+    def allow_key(self, ident: str) -> bool:
         if self.rate is None:
             return True
-        ident = self.get_cache_key(request, view)
         now = time.time()
         window = int(now // self.duration)
         self.retry_after = self.duration - (now % self.duration)
@@ -37,11 +55,17 @@ class SiteClientThrottle(WindowThrottle):
     scope = "consent"
 
     def get_cache_key(self, request, view):
-        site = view.kwargs.get("site_key", "")
+        return self.key_for(request, view.kwargs.get("site_key", ""))
+
+    def key_for(self, request, site_key: str) -> str:
         return self.cache_format % {
             "scope": self.scope,
-            "ident": f"{site}:{self.get_ident(request)}",
+            "ident": f"{site_key}:{self.get_ident(request)}",
         }
+
+    def allow(self, request, site_key: str) -> bool:
+        """For a plain Django request (consent.api.recording), without a DRF view."""
+        return self.allow_key(self.key_for(request, site_key))
 
 
 class ReceiptThrottle(WindowThrottle):

@@ -18,10 +18,9 @@ from rest_framework.views import APIView
 
 from .. import audit, records
 from ..models import ConsentRecord
-from ..policy import Signals
 from ..siteconfig import SiteBundle, get_bundle
-from .cors import add_cors_headers, origin_allowed
-from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
+from . import recording
+from .cors import add_cors_headers
 from .serializers import (
     ConsentSerializer,
     ErrorSerializer,
@@ -29,7 +28,7 @@ from .serializers import (
     HistorySerializer,
     ReceiptSerializer,
 )
-from .throttles import ReceiptThrottle, SiteClientThrottle
+from .throttles import ReceiptThrottle
 
 
 def error(description: str) -> OpenApiResponse:
@@ -87,8 +86,13 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
             status=404,
             content_type="text/javascript",
         )
-    return _cacheable(request, bundle.script, bundle.script_etag,
-                      "text/javascript; charset=utf-8", bundle.script_gzip)
+    return _cacheable(
+        request,
+        bundle.script,
+        bundle.script_etag,
+        "text/javascript; charset=utf-8",
+        bundle.script_gzip,
+    )
 
 
 def site_bundle(site_key: str, fresh: bool = False) -> SiteBundle:
@@ -115,43 +119,16 @@ class SiteConfigView(APIView):
         return _cacheable(request, bundle.config_json, bundle.config_etag, "application/json")
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The client address; behind NUM_PROXIES trusted proxies, from X-Forwarded-For."""
-    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES")
-    forwarded = request.headers.get("X-Forwarded-For")
-    if proxies and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",")]
-        return hops[-min(proxies, len(hops))]
-    return request.META.get("REMOTE_ADDR", "")
-
-
 class ConsentCreateView(APIView):
-    """Record one decision of one browser. Answers 201 only once the record is stored."""
+    """Record one decision of one browser. Answers 201 only once the record is stored.
 
-    throttle_classes = [SiteClientThrottle]
+    Requests never take DRF's dispatch: ``consent.api.recording.answer`` answers them
+    (``FastPathMiddleware`` calls it before the middleware stack). This class gives the
+    URL its name and the schema its description.
+    """
 
-    def initial(self, request, *args, **kwargs):
-        # Size and origin are checked before anything is parsed or counted.
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > settings.CONSENT_MAX_BODY_BYTES:
-            raise PayloadTooLarge()
-        self.bundle = site_bundle(kwargs["site_key"])
-        if not origin_allowed(request, self.bundle.origins):
-            raise ForbiddenOrigin()
-        super().initial(request, *args, **kwargs)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        bundle = getattr(self, "bundle", None)
-        origins = bundle.origins if bundle else ()
-        response["Cache-Control"] = "no-store"
-        return add_cors_headers(request, response, origins, "POST, OPTIONS")
-
-    def options(self, request, *args, **kwargs):
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    def get_throttles(self):
-        return [] if self.request.method == "OPTIONS" else super().get_throttles()
+    def dispatch(self, request, *args, **kwargs):
+        return recording.answer(request, kwargs["site_key"])
 
     @extend_schema(
         request=ConsentSerializer,
@@ -161,41 +138,16 @@ class ConsentCreateView(APIView):
             400: INVALID,
             403: error("Origin not registered for the site"),
             404: error("Unknown site"),
+            405: error("Only POST (and the CORS preflight)"),
             413: error("Body too large"),
+            415: error("Not JSON"),
             429: THROTTLED,
             503: UNAVAILABLE,
         },
         operation_id="record_consent",
     )
-    def post(self, request: Request, site_key: str) -> Response:
-        if not isinstance(request.data, dict):
-            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        serializer = ConsentSerializer(data=request.data, context={"bundle": self.bundle})
-        if not serializer.is_valid() and {"policy_version", "categories"} & set(serializer.errors):
-            # This process's copy of the site may be RECHECK_SECONDS old: a policy version
-            # or category published since must not turn a valid decision away.
-            self.bundle = site_bundle(site_key, fresh=True)
-            serializer = ConsentSerializer(data=request.data, context={"bundle": self.bundle})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            record = records.record_consent(
-                self.bundle,
-                categories=data["categories"],
-                policy_version=data["policy_version"],
-                method=data["method"],
-                signals=Signals.from_headers(request.headers),
-                consent_id=data.get("consent_id"),
-                language=data["language"],
-                page_url=data["page_url"],
-                ip=client_ip(request),
-                decision_id=data.get("decision_id"),
-            )
-        except DatabaseError:
-            return database_unavailable()
-        # A resent decision gets the receipt of the record already made.
-        code = status.HTTP_200_OK if record.replayed else status.HTTP_201_CREATED
-        return Response(records.receipt(record), status=code)
+    def post(self, request: Request, site_key: str) -> HttpResponse:
+        return recording.answer(request._request, site_key)
 
 
 def parse_consent_id(value: str) -> uuid.UUID:
