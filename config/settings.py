@@ -116,6 +116,15 @@ DATABASES = {
         conn_health_checks=False,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get(
+    "DB_PREPARE_THRESHOLD"
+):
+    # psycopg prepares a statement run this often on one connection (default 5); "off"
+    # for a pooler in transaction mode, where the next statement may meet another one.
+    value = os.environ["DB_PREPARE_THRESHOLD"]
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        None if value == "off" else int(value)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the one writer work side by side; the timeout makes a second
     # writer wait instead of failing with "database is locked".

@@ -98,3 +98,10 @@ def test_production_cookies_are_secure_and_samesite():
         **PRODUCTION,
     )
     assert out.stdout.split() == ["True", "True", "Lax", "Lax"]
+
+
+def test_statement_preparing_can_be_turned_off_for_a_pooler():
+    code = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
+    assert run(code, **PRODUCTION).stdout.strip() in ("{}", "None")
+    assert "'prepare_threshold': None" in run(code, **PRODUCTION, DB_PREPARE_THRESHOLD="off").stdout
+    assert "'prepare_threshold': 1" in run(code, **PRODUCTION, DB_PREPARE_THRESHOLD="1").stdout
