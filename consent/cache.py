@@ -1,14 +1,17 @@
 """A Redis cache that degrades instead of failing.
 
 The cache only ever speeds things up: bundles are rebuilt from the database and
-throttles stop counting while Redis is away, but no consent write waits on it or fails
-because of it.
+throttles count per process while Redis is away, but no consent write waits on it or
+fails because of it.
 """
 
 import logging
+import threading
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import RedisError
+
+from .counts import SharedCounts
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,10 @@ class TolerantRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusedClientRedisCacheClient
+        # One set of counts per Redis and process: Django makes a cache object per thread.
+        self._counts = shared_counts(
+            tuple(self._servers), lambda: self._cache.get_client(write=True)
+        )
 
     get = _tolerant("get", _default)
     get_many = _tolerant("get_many", {})
@@ -63,22 +70,26 @@ class TolerantRedisCache(RedisCache):
     incr = _tolerant("incr", 0)
 
     def count_hit(self, key: str, timeout: int) -> int:
-        """Add one to a counter that expires after ``timeout`` seconds, in one round trip.
-        While Redis is away the count is 0: throttles stop counting, nothing fails."""
-        full_key = self.make_and_validate_key(key)
-        try:
-            pipe = self._cache.get_client(full_key, write=True).pipeline(transaction=False)
-            pipe.incr(full_key)
-            pipe.expire(full_key, timeout)
-            count, _ = pipe.execute()
-        except RedisError as error:
-            log.warning("cache count_hit failed, carrying on without it: %s", error)
-            return 0
-        return count
+        """Add one to a counter that expires ``timeout`` seconds after its first hit;
+        counted in this process and shared through Redis in the background (see
+        consent.counts), so no request waits on Redis for it."""
+        return self._counts.hit(self.make_and_validate_key(key), timeout)
+
+
+_SHARED: dict[tuple, SharedCounts] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_counts(servers: tuple, get_client) -> SharedCounts:
+    with _SHARED_LOCK:
+        if servers not in _SHARED:
+            _SHARED[servers] = SharedCounts(get_client)
+        return _SHARED[servers]
 
 
 def count_hit(cache, key: str, timeout: int) -> int:
-    """A counter in any Django cache: Redis in one round trip, others with add + incr."""
+    """A counter in any Django cache: shared through Redis (consent.counts), others with
+    add + incr."""
     if isinstance(cache, TolerantRedisCache):
         return cache.count_hit(key, timeout)
     if cache.add(key, 1, timeout):
