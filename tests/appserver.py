@@ -81,31 +81,33 @@ def start_gunicorn(
     *,
     app: str = "config.wsgi:application",
     workers: int = 2,
-    worker_class: str = "sync",
-    threads: int = 1,
+    worker_class: str | None = None,
+    threads: int | None = None,
     python: str = sys.executable,
     cwd: Path = ROOT,
 ) -> AppServer:
+    """gunicorn with the production settings (config/gunicorn.conf.py: threaded workers),
+    on a free loopback port; ``worker_class`` and ``threads`` override them."""
     port = free_port()
     handle = log.open("w")
+    overrides = []
+    if worker_class:
+        overrides += ["--worker-class", worker_class]
+    if threads:
+        overrides += ["--threads", str(threads)]
     process = subprocess.Popen(
         [
             python,
             "-m",
             "gunicorn",
             app,
+            "--config",
+            str(ROOT / "config" / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "--worker-class",
-            worker_class,
-            "--threads",
-            str(threads),
-            "--backlog",
-            "2048",
-            "--timeout",
-            "60",
+            *overrides,
             "--log-level",
             "warning",
         ],

@@ -1,0 +1,27 @@
+"""gunicorn settings for production: ``gunicorn -c config/gunicorn.conf.py config.wsgi``.
+
+Threaded workers (``gthread``): consent decisions that arrive together in one process
+are stored with one INSERT (consent.groupcommit), which a one-request-at-a-time worker
+can never do. bench/consent_throughput measures this stack against sync workers.
+Every value can be set from the environment; command-line options override them.
+"""
+
+import os
+import sys
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 2)))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Behind a proxy that keeps connections open to us.
+keepalive = 5
+timeout = 60
+backlog = 2048
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+
+
+def post_fork(server, worker):
+    interval = os.environ.get("PYTHON_SWITCH_INTERVAL")
+    if interval:
+        sys.setswitchinterval(float(interval))
