@@ -116,15 +116,24 @@ DATABASES = {
         conn_health_checks=False,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get(
-    "DB_PREPARE_THRESHOLD"
-):
-    # psycopg prepares a statement run this often on one connection (default 5); "off"
-    # for a pooler in transaction mode, where the next statement may meet another one.
-    value = os.environ["DB_PREPARE_THRESHOLD"]
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        None if value == "off" else int(value)
-    )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # A database that stops answering must not hold a request, or the consent writes
+    # queued behind it (consent.groupcommit), for ever: give up connecting after 5 s and
+    # notice a dead peer within about a minute.
+    for _name, _value in {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }.items():
+        _options.setdefault(_name, _value)
+    # psycopg prepares a statement after this many runs on one connection. Django turns
+    # it off; it matters only for statements bound on the server, which here is the
+    # consent INSERT. "off" behind a pooler in transaction mode.
+    _threshold = os.environ.get("DB_PREPARE_THRESHOLD", "5")
+    _options["prepare_threshold"] = None if _threshold == "off" else int(_threshold)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the one writer work side by side; the timeout makes a second
     # writer wait instead of failing with "database is locked".

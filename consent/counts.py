@@ -7,9 +7,9 @@ hits locally and a background thread adds them to Redis every ``FLUSH_SECONDS`` 
 command, learning the totals of every process in return. A hit is judged on the last
 known total plus this process's hits since:
 
-- one process alone counts exactly; several may together admit a little more than the
-  limit within one flush interval (about the hits all processes take in 50 ms), never
-  more than the limit each;
+- one process alone counts exactly; N processes learn each other's hits within one
+  flush interval, so a client hitting all of them at once may be admitted up to N times
+  the limit in the first 50 ms of a burst, never more than the limit by any one;
 - while Redis is away the counts stay local (each process still stops a flood at the
   limit) and no request waits on or fails because of Redis.
 """
@@ -19,7 +19,7 @@ import os
 import threading
 import time
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, TimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,21 @@ class SharedCounts:
     def __init__(self, get_client):
         # get_client() -> a redis.Redis; called in the flushing thread.
         self._get_client = get_client
-        self._lock = threading.Lock()
-        self._counts: dict[str, _Count] = {}
-        self._pid = None
         self._script = None
         self._failing = False
+        self._reset()
+        # A forked process (a gunicorn worker) starts with no counts, no lock held by
+        # a thread that did not follow it, and starts its own flushing thread.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, _Count] = {}
+        self._dirty: set[str] = set()  # keys with hits not yet sent
+        self._expiring: dict[int, list[str]] = {}  # second -> keys that expire in it
+        self._swept = int(time.monotonic())
+        self._pid = None
+        self._script = None
 
     def hit(self, key: str, ttl: int) -> int:
         """Count one hit of ``key`` (which expires ``ttl`` seconds after its first);
@@ -63,7 +73,9 @@ class SharedCounts:
             count = self._counts.get(key)
             if count is None:
                 count = self._counts[key] = _Count(ttl)
+                self._expiring.setdefault(int(count.expires) + 1, []).append(key)
             count.pending += 1
+            self._dirty.add(key)
             total = count.known + count.pending
         if self._pid != os.getpid():
             self._start()
@@ -71,12 +83,12 @@ class SharedCounts:
 
     def flush(self) -> None:
         """Add the pending hits to Redis and learn the totals (the thread's work, and
-        callable directly)."""
-        now = time.monotonic()
+        callable directly). Work in proportion to the keys hit since the last flush and
+        to those expiring, never to all the keys held."""
         with self._lock:
-            for key in [k for k, c in self._counts.items() if c.expires < now]:
-                del self._counts[key]
-            batch = [(key, c.pending, c.ttl) for key, c in self._counts.items() if c.pending]
+            self._sweep()
+            batch = [(key, self._counts[key].pending, self._counts[key].ttl) for key in self._dirty]
+            self._dirty = set()
         if not batch:
             return
         keys = [key for key, _, _ in batch]
@@ -85,28 +97,44 @@ class SharedCounts:
                 self._script = self._get_client().register_script(ADD_HITS)
             args = [value for _, hits, ttl in batch for value in (hits, ttl)]
             totals = self._script(keys=keys, args=args)
-        except RedisError as error:
-            if not self._failing:  # once, not every FLUSH_SECONDS
-                log.warning("throttle counts not shared, counting locally: %s", error)
-                self._failing = True
+        except TimeoutError as error:
+            # Sent, perhaps counted, no answer: taken as counted. Sending them again
+            # could count them twice and refuse visitors who did nothing.
+            self._unreachable(error)
+            totals = None
+        except RedisError as error:  # not sent: kept, sent with the next flush
+            self._unreachable(error)
+            with self._lock:
+                self._dirty.update(key for key in keys if key in self._counts)
             return
-        if self._failing:
+        if totals is not None and self._failing:
             log.warning("throttle counts shared through Redis again")
             self._failing = False
         with self._lock:
-            for (key, sent, _), total in zip(batch, totals, strict=True):
+            for index, (key, sent, _) in enumerate(batch):
                 count = self._counts.get(key)
                 if count is not None:
                     count.pending -= sent
-                    count.known = int(total)
+                    count.known = int(totals[index]) if totals else count.known + sent
+
+    def _sweep(self) -> None:
+        now = int(time.monotonic())
+        for second in range(self._swept, now + 1):
+            for key in self._expiring.pop(second, ()):
+                self._counts.pop(key, None)
+                self._dirty.discard(key)
+        self._swept = now + 1
+
+    def _unreachable(self, error: Exception) -> None:
+        if not self._failing:  # once, not every FLUSH_SECONDS
+            log.warning("throttle counts not shared, counting locally: %s", error)
+            self._failing = True
 
     def _start(self) -> None:
         with self._lock:
             if self._pid == os.getpid():
                 return
-            # First hit in this process (a forked worker starts without the thread).
             self._pid = os.getpid()
-            self._script = None
         threading.Thread(target=self._run, name="throttle-counts", daemon=True).start()
 
     def _run(self) -> None:

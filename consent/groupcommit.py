@@ -21,7 +21,15 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    connection,
+    connections,
+)
 from django.db.models import JSONField
 
 from .models import ConsentRecord
@@ -32,9 +40,10 @@ except ImportError:  # SQLite only: psycopg is not needed
     Jsonb = None
 
 MAX_BATCH = 500
-# A request waits at most this long for a leader to store its row before it is answered
-# 503: a leader stuck on an unreachable database must not hold its followers for ever.
-WAIT_SECONDS = 60.0
+# A request still queued after this long stores its row itself: a leader stuck on a
+# database that does not answer must not hold the others (the database's own timeouts,
+# see config/settings.py, bound how long the leader itself can wait).
+WAIT_SECONDS = 10.0
 
 
 @functools.cache
@@ -65,8 +74,8 @@ def insert(rows: list[ConsentRecord]) -> None:
         with db.cursor() as cursor:
             cursor.execute(_statement_values(len(rows)), _values(db, rows))
             ids = [pk for (pk,) in cursor.fetchall()]
-    if len(ids) != len(rows):
-        raise DatabaseError(f"INSERT returned {len(ids)} ids for {len(rows)} rows")
+    if len(ids) != len(rows):  # cannot happen; not a DatabaseError: nothing to retry
+        raise RuntimeError(f"INSERT returned {len(ids)} ids for {len(rows)} rows")
     # The sequence hands out ids in the order the rows are inserted, which is theirs.
     for row, pk in zip(rows, sorted(ids), strict=True):
         row.pk = pk
@@ -100,13 +109,16 @@ def _statement_postgresql() -> str:
 
 def _execute_bound(db, sql: str, params: list) -> list[int]:
     """PostgreSQL, with the parameters bound on the server, not quoted into the text as
-    Django's cursors do: PostgreSQL then prepares the statement once per connection
-    (psycopg's ``prepare_threshold``, which OPTIONS may set or turn off for a pooler)
-    instead of parsing and planning it for every decision."""
-    import psycopg
+    Django's own cursors do: PostgreSQL then prepares the statement once per connection
+    (DB_PREPARE_THRESHOLD) instead of parsing and planning it for every decision. The
+    cursor is Django's server-binding one in Django's wrapper, so errors, query logging
+    and execute_wrapper hooks (tracing, assertNumQueries) see it like any other."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
 
     db.ensure_connection()
-    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+    with db.wrap_database_errors:
+        cursor = db._prepare_cursor(ServerBindingCursor(db.connection))
+    with cursor:
         cursor.execute(sql, params)
         return [pk for (pk,) in cursor.fetchall()]
 
@@ -198,14 +210,17 @@ class GroupCommit:
             self._leading = True
         if not pending.lead and not pending.event.wait(WAIT_SECONDS):
             with self._lock:
-                if not pending.lead:
-                    if pending in self._queue:
-                        # Not taken by any batch: nothing of it will be stored.
-                        self._queue.remove(pending)
-                    # Otherwise it is in a batch being stored: if that lands, the
-                    # browser's resend (same decision_id) gets its receipt, not a second
-                    # record.
-                    raise DatabaseError("Timed out waiting for the group commit.")
+                alone = not pending.lead and pending in self._queue
+                if alone:
+                    self._queue.remove(pending)
+            if alone:
+                # The leader is stuck (a database that does not answer it): store this
+                # one on this thread's own connection rather than keep waiting.
+                return self._store_one(record)
+            if not pending.lead:
+                # In a batch being stored: its outcome, whatever it is. Answering before
+                # it would say 503 for a row that may yet be stored.
+                pending.event.wait()
         if pending.lead:
             self._lead()
         if pending.error is not None:
@@ -235,11 +250,16 @@ class GroupCommit:
     def _commit(self, batch: list[_Pending]) -> None:
         try:
             insert([p.record for p in batch])
-        except DatabaseError:
+        except (IntegrityError, DataError):
             # A resent decision, or one row the database refuses, must not fail its
-            # neighbours: each is stored (or refused) on its own. With the database
-            # gone, each fails at once on the broken connection.
+            # neighbours: each is stored (or refused) on its own.
             self._commit_each(batch)
+            return
+        except Error as exc:
+            # The database is away or timed out: every row of the batch fails alike
+            # (503, the banner sends them again), without trying each on its own.
+            for pending in batch:
+                pending.error = exc
             return
         self.batches += 1
         self.rows += len(batch)
@@ -250,9 +270,9 @@ class GroupCommit:
     def _commit_each(self, batch: list[_Pending]) -> None:
         for pending in batch:
             record = pending.record
-            record.pk = None  # bulk_create left nothing behind, but be sure
+            record.pk = None  # the failed INSERT left nothing behind, but be sure
             record._state.adding = True
             try:
                 pending.result = self._store_one(record)
-            except DatabaseError as exc:
+            except Exception as exc:  # this row's failure is this row's answer alone
                 pending.error = exc

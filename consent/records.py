@@ -115,11 +115,14 @@ def _store_one(record: ConsentRecord) -> ConsentRecord:
         else:
             record.save()
     except IntegrityError:
-        if record.decision_id is None:
-            raise
-        existing = ConsentRecord.objects.select_related("site").get(
-            consent_id=record.consent_id, decision_id=record.decision_id
+        existing = (
+            record.decision_id is not None
+            and ConsentRecord.objects.select_related("site")
+            .filter(consent_id=record.consent_id, decision_id=record.decision_id)
+            .first()
         )
+        if not existing:  # not a resend: some other constraint
+            raise
         existing.replayed = True
         return existing
     record.replayed = False
@@ -167,16 +170,19 @@ def erase(consent_id: uuid.UUID) -> int:
     consent id or anything else that points back at the visitor."""
     with transaction.atomic():
         rows = ConsentRecord.objects.filter(consent_id=consent_id)
-        found = list(rows.values_list("id", "site__key"))
+        # Without a join to the site: a record whose site is gone is erased and
+        # accounted for like any other.
+        found = list(rows.values_list("id", "site_id"))
         if not found:
             return 0
         ids = [row_id for row_id, _ in found]
+        site_key = Site.objects.filter(pk=found[0][1]).values_list("key", flat=True).first()
         rows._sanctioned_delete()
         audit.log_event(
             "erase",
             object_type="consent.ConsentRecord",
             object_repr=f"{len(ids)} records of one visitor",
-            site_key=found[0][1],
+            site_key=site_key or "",
             data={
                 "count": len(ids),
                 "kind": ChainLink.Kind.RECORD,

@@ -84,3 +84,29 @@ def test_other_caches_count_too():
 
     cache = LocMemCache("count-test", {})
     assert [count_hit(cache, "hits", 60) for _ in range(3)] == [1, 2, 3]
+
+
+def test_counts_of_past_windows_are_let_go(redis_server, client, monkeypatch):
+    monkeypatch.setattr(counts, "FLUSH_SECONDS", 3600)
+    shared = SharedCounts(lambda: client)
+    shared.hit("short-lived", 1)
+    shared.flush()
+    assert "short-lived" in shared._counts
+    time.sleep(2.1)
+    shared.flush()
+    assert shared._counts == {} and shared._expiring == {}
+
+
+def test_a_forked_worker_starts_with_no_counts(redis_server, client, monkeypatch):
+    import os
+
+    monkeypatch.setattr(counts, "FLUSH_SECONDS", 3600)
+    shared = SharedCounts(lambda: client)
+    shared.hit("parent", 60)
+    pid = os.fork()
+    if pid == 0:  # the child: nothing inherited, its own thread on its first hit
+        ok = shared._counts == {} and shared._pid is None and shared.hit("child", 60) == 1
+        os._exit(0 if ok and shared._pid == os.getpid() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "parent" in shared._counts

@@ -100,8 +100,9 @@ def test_production_cookies_are_secure_and_samesite():
     assert out.stdout.split() == ["True", "True", "Lax", "Lax"]
 
 
-def test_statement_preparing_can_be_turned_off_for_a_pooler():
-    code = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
-    assert run(code, **PRODUCTION).stdout.strip() in ("{}", "None")
+def test_postgresql_connections_time_out_and_prepare_unless_told_not_to():
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    options = run(code, **PRODUCTION).stdout
+    assert "'connect_timeout': 5" in options and "'keepalives': 1" in options
+    assert "'prepare_threshold': 5" in options
     assert "'prepare_threshold': None" in run(code, **PRODUCTION, DB_PREPARE_THRESHOLD="off").stdout
-    assert "'prepare_threshold': 1" in run(code, **PRODUCTION, DB_PREPARE_THRESHOLD="1").stdout

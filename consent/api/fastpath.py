@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from . import recording
 from .views import script
 
-SCRIPT_PATH = re.compile(r"^/c/(?P<site_key>[A-Za-z0-9_-]{1,64})\.js$")
-CONSENTS_PATH = re.compile(r"^/api/v1/sites/(?P<site_key>[A-Za-z0-9_-]{1,64})/consents$")
+SCRIPT_PATH = re.compile(r"/c/(?P<site_key>[A-Za-z0-9_-]{1,64})\.js")
+CONSENTS_PATH = re.compile(r"/api/v1/sites/(?P<site_key>[A-Za-z0-9_-]{1,64})/consents")
 
 
 class FastPathMiddleware:
@@ -28,11 +28,11 @@ class FastPathMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
         if path.startswith("/c/"):
-            match = SCRIPT_PATH.match(path)
+            match = SCRIPT_PATH.fullmatch(path)
             if match is not None:
                 return script(request, match["site_key"])
         elif path.endswith("/consents"):
-            match = CONSENTS_PATH.match(path)
+            match = CONSENTS_PATH.fullmatch(path)
             if match is not None:
                 return recording.answer(request, match["site_key"])
         return self.get_response(request)

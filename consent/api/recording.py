@@ -29,7 +29,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
-from django.db import DatabaseError
+from django.db import Error as DBError
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import (
     APIException,
@@ -157,7 +157,10 @@ def _json(data: dict | None, status: int, headers: dict | None = None) -> HttpRe
         if data is None
         else json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     )
-    return HttpResponse(content, status=status, content_type=JSON, headers=headers)
+    response = HttpResponse(content, status=status, content_type=JSON, headers=headers)
+    # Answered before CommonMiddleware, which would have said it.
+    response["Content-Length"] = str(len(content))
+    return response
 
 
 def _refusal(exc: APIException) -> HttpResponse:
@@ -186,7 +189,7 @@ def answer(request: HttpRequest, site_key: str) -> HttpResponse:
         response = _refusal(exc)
         if isinstance(exc, MethodNotAllowed):
             response["Allow"] = ALLOWED
-    except DatabaseError:
+    except DBError:  # DatabaseError, and InterfaceError (a closed connection)
         response = _unavailable()
     response["Cache-Control"] = "no-store"
     return add_cors_headers(request, response, bundle.origins if bundle else (), ALLOWED)

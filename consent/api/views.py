@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import audit, records
-from ..models import ConsentRecord
+from ..models import ConsentRecord, Site
 from ..siteconfig import SiteBundle, get_bundle
 from . import recording
 from .cors import add_cors_headers
@@ -57,7 +57,9 @@ def _cacheable(
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponseNotModified()
     else:
-        response = HttpResponse(gzipped if use_gzip else body, content_type=content_type)
+        content = gzipped if use_gzip else body
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Length"] = str(len(content))
         if use_gzip:
             response["Content-Encoding"] = "gzip"
     response["ETag"] = etag
@@ -163,13 +165,18 @@ class ConsentReceiptView(APIView):
     throttle_classes = [ReceiptThrottle]
 
     def get_records(self, consent_id: str) -> list[ConsentRecord]:
+        # No join to the site: records have no database foreign key to it, and a record
+        # of a site deleted since must still be shown and erasable.
         found = list(
-            ConsentRecord.objects.filter(consent_id=parse_consent_id(consent_id))
-            .select_related("site")
-            .order_by("-created_at", "-id")
+            ConsentRecord.objects.filter(consent_id=parse_consent_id(consent_id)).order_by(
+                "-created_at", "-id"
+            )
         )
         if not found:
             raise NotFound("No records for this consent id.")
+        sites = Site.objects.in_bulk({record.site_id for record in found})
+        for record in found:
+            record.site = sites.get(record.site_id) or Site(pk=record.site_id, key="")
         return found
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -203,7 +210,8 @@ class ConsentReceiptView(APIView):
         found = self.get_records(consent_id)
         self.origins = self._origins_for(found)
         current = found[0]
-        latest = site_bundle(current.site.key).policy_version
+        bundle = get_bundle(current.site.key) if current.site.key else None
+        latest = bundle.policy_version if bundle else current.policy_version
         return Response(
             {
                 "consent_id": str(current.consent_id),

@@ -93,3 +93,27 @@ def test_the_sites_origin_may_read_and_erase_cross_origin(client, consent_id):
     assert "DELETE" in preflight["Access-Control-Allow-Methods"]
     foreign = client.get(f"/api/v1/consents/{consent_id}", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in foreign
+
+
+def test_a_record_whose_site_is_gone_is_still_shown_and_erased(client, consent_id):
+    """Records have no database foreign key to the site (consent.groupcommit): a site
+    deleted while a decision for it was in flight must not hide that record from the
+    visitor's access or erasure, nor break the chain."""
+    from django.utils import timezone
+
+    from consent import groupcommit
+
+    now = timezone.now()
+    orphan = ConsentRecord(
+        consent_id=consent_id, site_id=987654, policy_version=1, texts_hash="0" * 64,
+        categories={"required": True}, method="reject_all", created_at=now,
+        expires_at=now,
+    )
+    groupcommit.insert([orphan])
+    chain.seal()
+    data = client.get(f"/api/v1/consents/{consent_id}").json()
+    assert len(data["history"]) == 3 and data["current"]["site"] == ""
+    assert client.delete(f"/api/v1/consents/{consent_id}").status_code == 204
+    assert not ConsentRecord.objects.filter(consent_id=consent_id).exists()
+    chain.seal()
+    assert chain.verify()[1] is None
