@@ -35,6 +35,7 @@ from rest_framework.exceptions import (
     APIException,
     MethodNotAllowed,
     NotFound,
+    ParseError,
     Throttled,
     UnsupportedMediaType,
     ValidationError,
@@ -248,4 +249,7 @@ def _parse(request: HttpRequest) -> object:
     if content_type != JSON and not media_type_matches(PARSER.media_type, content_type):
         raise UnsupportedMediaType(content_type)
     context = {"encoding": request.encoding or settings.DEFAULT_CHARSET}
-    return PARSER.parse(io.BytesIO(body), content_type, context)
+    try:
+        return PARSER.parse(io.BytesIO(body), content_type, context)
+    except RecursionError:  # "[[[[..." nested deeper than Python's json will go
+        raise ParseError("JSON parse error - nested too deeply.") from None

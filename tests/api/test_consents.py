@@ -134,7 +134,9 @@ def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(client, site, da
     assert ConsentRecord.objects.count() == 0
 
 
-@pytest.mark.parametrize("raw", ['{"categories": ', "[1, 2]", '"text"', "null", "\x00\xff"])
+@pytest.mark.parametrize(
+    "raw", ['{"categories": ', "[1, 2]", '"text"', "null", "\x00\xff", "[" * 4000, '{"a":' * 800]
+)
 def test_malformed_json_is_a_400(client, site, raw):
     response = post(client, raw)
     assert response.status_code == 400
