@@ -4,7 +4,7 @@ inserted or removed."""
 from django.core.management.base import BaseCommand, CommandError
 
 from consent import chain
-from consent.models import ChainLink
+from consent.models import ChainLink, ConsentRecord, Site
 
 
 class Command(BaseCommand):
@@ -27,3 +27,14 @@ class Command(BaseCommand):
             + (f", {pending} rows not sealed yet" if pending else "")
             + (f"\nhead: link {head.seq} {head.hash}" if head else "")
         )
+        # Records keep no database foreign key to their site (consent.groupcommit): a
+        # site deleted while a decision for it was in flight leaves that record behind.
+        orphans = ConsentRecord.objects.exclude(site_id__in=Site.objects.values("id"))
+        count = orphans.count()
+        if count:
+            ids = list(orphans.order_by("id").values_list("id", flat=True)[:20])
+            self.stdout.write(
+                f"note: {count} records belong to a deleted site (ids {ids}"
+                + (" ..." if count > len(ids) else "")
+                + "); their visitors can still see and erase them"
+            )
