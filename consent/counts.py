@@ -37,13 +37,12 @@ return totals
 
 
 class _Count:
-    __slots__ = ("expires", "known", "pending", "ttl")
+    __slots__ = ("known", "pending", "ttl")
 
     def __init__(self, ttl: int):
         self.known = 0  # the total in Redis at the last flush, every process's hits
         self.pending = 0  # this process's hits since
         self.ttl = ttl
-        self.expires = time.monotonic() + ttl
 
 
 class SharedCounts:
@@ -73,7 +72,8 @@ class SharedCounts:
             count = self._counts.get(key)
             if count is None:
                 count = self._counts[key] = _Count(ttl)
-                self._expiring.setdefault(int(count.expires) + 1, []).append(key)
+                expires = int(time.monotonic() + ttl) + 1
+                self._expiring.setdefault(expires, []).append(key)
             count.pending += 1
             self._dirty.add(key)
             total = count.known + count.pending

@@ -50,7 +50,16 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import REQUIRED, Category, ConsentRecord, ExportJob, JobStatus, Method, Site
+from .models import (
+    REQUIRED,
+    Category,
+    ConsentRecord,
+    ExportJob,
+    JobStatus,
+    Method,
+    Site,
+    job_running,
+)
 
 log = logging.getLogger(__name__)
 
@@ -223,18 +232,8 @@ def run(job_id: int) -> ExportJob:
     path = file_path(job)
     if job.status == JobStatus.DONE and path is not None and path.exists():
         return job
-    ExportJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), error=""
-    )
-    try:
+    with job_running(ExportJob, job.pk):
         name, rows, size = write(job)
-    except Exception as exc:
-        ExportJob.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
-        raise
     ExportJob.objects.filter(pk=job.pk).update(
         status=JobStatus.DONE,
         file_name=name,

@@ -51,6 +51,7 @@ def _fields() -> list:
     return [f for f in ConsentRecord._meta.concrete_fields if not f.primary_key]
 
 
+@functools.cache
 def batch_size() -> int:
     """As many rows as one INSERT statement may carry here (SQLite allows 999
     parameters), at most MAX_BATCH."""

@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -431,6 +432,23 @@ class JobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+
+
+@contextmanager
+def job_running(model: type[models.Model], pk: int):
+    """Mark an export or scan running for the block; if it raises, mark it failed with
+    the error in one line for the admin, and let the error go on (Celery retries)."""
+    now = timezone.now()
+    model.objects.filter(pk=pk).update(status=JobStatus.RUNNING, started_at=now, error="")
+    try:
+        yield
+    except Exception as exc:
+        model.objects.filter(pk=pk).update(
+            status=JobStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
 
 
 class ExportJob(models.Model):

@@ -40,6 +40,7 @@ from .models import (
     Site,
     Vendor,
     is_on_site,
+    job_running,
 )
 from .policy import category_for_cookie
 from .siteconfig import get_bundle
@@ -238,19 +239,9 @@ def run(scan_id: int) -> CookieScan:
     site = scan.site
     urls = [url for url in scan.url_list() if is_on_site(site, url)]
     refused = [url for url in scan.url_list() if url not in urls]
-    CookieScan.objects.filter(pk=scan.pk).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), error=""
-    )
-    try:
+    with job_running(CookieScan, scan.pk):
         started = time.time()
         visits = crawl(urls, site.key, lambda url: is_on_site(site, url))
-    except Exception as exc:
-        CookieScan.objects.filter(pk=scan.pk).update(
-            status=JobStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
-        raise
     errors = [f"{url}: not on the site's allowed origins, not visited" for url in refused]
     errors += [f"{v.url} ({v.phase}): {v.error}" for v in visits if v.error]
     with transaction.atomic():

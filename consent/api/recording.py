@@ -179,7 +179,7 @@ def answer(request: HttpRequest, site_key: str) -> HttpResponse:
         length = request.META.get("CONTENT_LENGTH") or "0"
         if not length.isdigit() or int(length) > settings.CONSENT_MAX_BODY_BYTES:
             raise PayloadTooLarge()
-        bundle = _bundle(site_key)
+        bundle = site_bundle(site_key)
         if not origin_allowed(request, bundle.origins):
             raise ForbiddenOrigin()
         if request.method == "OPTIONS":
@@ -196,7 +196,8 @@ def answer(request: HttpRequest, site_key: str) -> HttpResponse:
     return add_cors_headers(request, response, bundle.origins if bundle else (), ALLOWED)
 
 
-def _bundle(site_key: str, fresh: bool = False) -> SiteBundle:
+def site_bundle(site_key: str, fresh: bool = False) -> SiteBundle:
+    """The site's bundle, or NotFound (404)."""
     bundle = get_bundle(site_key, fresh=fresh)
     if bundle is None:
         raise NotFound("No site with this key.")
@@ -222,7 +223,7 @@ def _record(request: HttpRequest, bundle: SiteBundle) -> HttpResponse:
             raise
         # This process's copy of the site may be RECHECK_SECONDS old: a policy version or
         # category published since must not turn a valid decision away.
-        bundle = _bundle(bundle.key, fresh=True)
+        bundle = site_bundle(bundle.key, fresh=True)
         decision = validate(data, bundle)
     record = records.record_consent(
         bundle,

@@ -54,18 +54,10 @@ class SiteClientThrottle(WindowThrottle):
 
     scope = "consent"
 
-    def get_cache_key(self, request, view):
-        return self.key_for(request, view.kwargs.get("site_key", ""))
-
-    def key_for(self, request, site_key: str) -> str:
-        return self.cache_format % {
-            "scope": self.scope,
-            "ident": f"{site_key}:{self.get_ident(request)}",
-        }
-
     def allow(self, request, site_key: str) -> bool:
-        """For a plain Django request (consent.api.recording), without a DRF view."""
-        return self.allow_key(self.key_for(request, site_key))
+        """For consent.api.recording, which answers without a DRF view."""
+        ident = f"{site_key}:{self.get_ident(request)}"
+        return self.allow_key(self.cache_format % {"scope": self.scope, "ident": ident})
 
 
 class ReceiptThrottle(WindowThrottle):

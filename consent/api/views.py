@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from .. import audit, records
 from ..models import ConsentRecord, Site
-from ..siteconfig import SiteBundle, get_bundle
+from ..siteconfig import get_bundle
 from . import recording
 from .cors import add_cors_headers
 from .serializers import (
@@ -97,13 +97,6 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
     )
 
 
-def site_bundle(site_key: str, fresh: bool = False) -> SiteBundle:
-    bundle = get_bundle(site_key, fresh=fresh)
-    if bundle is None:
-        raise NotFound("No site with this key.")
-    return bundle
-
-
 class SiteConfigView(APIView):
     """The site's banner configuration: categories, vendors, cookies, texts, policy version."""
 
@@ -117,7 +110,7 @@ class SiteConfigView(APIView):
         operation_id="site_config",
     )
     def get(self, request: Request, site_key: str) -> HttpResponse:
-        bundle = site_bundle(site_key)
+        bundle = recording.site_bundle(site_key)
         return _cacheable(request, bundle.config_json, bundle.config_etag, "application/json")
 
 
