@@ -262,6 +262,9 @@ CONSENT_UNKNOWN_COOKIES = os.environ.get("CONSENT_UNKNOWN_COOKIES", "block")
 CONSENT_REQUIRED_COOKIES = env_list(
     "CONSENT_REQUIRED_COOKIES", "sessionid,csrftoken,messages,django_language"
 )
+# The fewest days a site's consent records may be kept: the admin refuses a shorter
+# retention, whoever asks (evidence must outlive the choices it proves).
+CONSENT_RETENTION_MIN_DAYS = env_int("CONSENT_RETENTION_MIN_DAYS", 365)
 # How long the script/config responses may be cached by browsers and CDNs (seconds).
 CONSENT_SCRIPT_MAX_AGE = env_int("CONSENT_SCRIPT_MAX_AGE", 300)
 

@@ -5,46 +5,41 @@ PolicyVersion, BannerText) and what they decided (ConsentRecord), with the audit
 
 import hashlib
 import json
-import re
 import secrets
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
+from .validators import (
+    validate_category_slug,
+    validate_category_texts,
+    validate_cookie_domain,
+    validate_cookie_name,
+    validate_cookie_path,
+    validate_exact_cookie_name,
+    validate_hosts,
+    validate_http_url,
+    validate_language,
+    validate_origins,
+    validate_retention_days,
+    validate_site_key,
+)
+
 REQUIRED = "required"
 
-KEY_VALIDATOR = RegexValidator(
-    r"^[A-Za-z0-9_-]{3,64}$", "Use 3 to 64 letters, digits, '-' or '_' (it appears in URLs)."
-)
+KEY_VALIDATOR = validate_site_key
 
 
 def new_site_key() -> str:
     return secrets.token_urlsafe(9)
-
-
-def validate_origins(value: str) -> None:
-    for origin in value.split():
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-            raise ValidationError(
-                f"{origin!r} is not an origin: write scheme://host[:port], one per line."
-            )
-
-
-HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$")
-
-
-def validate_hosts(value: str) -> None:
-    for host in value.split():
-        if not HOST_PATTERN.match(host):
-            raise ValidationError(f"{host!r} is not a host name: write e.g. cdn.example.com")
 
 
 class Site(models.Model):
@@ -59,12 +54,15 @@ class Site(models.Model):
         validators=[validate_origins],
         help_text="Origins allowed to record consents, one per line, e.g. https://www.example.com",
     )
-    default_language = models.CharField(max_length=16, default="en")
+    default_language = models.CharField(max_length=16, default="en", validators=[validate_language])
     cookie_name = models.CharField(
-        max_length=64, default="consent", validators=[RegexValidator(r"^[A-Za-z0-9_.-]+$")]
+        max_length=64, default="consent", validators=[validate_exact_cookie_name]
     )
     cookie_domain = models.CharField(
-        max_length=200, blank=True, help_text="Blank: the page's own host. E.g. .example.com"
+        max_length=200,
+        blank=True,
+        validators=[validate_cookie_domain],
+        help_text="Blank: the page's own host. E.g. .example.com",
     )
     consent_lifetime_days = models.PositiveIntegerField(
         default=365, validators=[MinValueValidator(1)]
@@ -74,20 +72,43 @@ class Site(models.Model):
     )
     retention_days = models.PositiveIntegerField(
         default=365 * 3,
-        validators=[MinValueValidator(1)],
-        help_text="Consent records older than this are deleted by the daily retention task.",
+        validators=[validate_retention_days],
+        help_text="Consent records older than this are deleted by the daily retention task "
+        "(never fewer days than CONSENT_RETENTION_MIN_DAYS).",
     )
     show_preferences_button = models.BooleanField(
         default=True, help_text="Show a floating 'Cookie Preferences' button on every page."
     )
-    privacy_policy_url = models.URLField(blank=True)
+    privacy_policy_url = models.URLField(blank=True, validators=[validate_http_url])
     created_at = models.DateTimeField(auto_now_add=True)
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="consent_sites",
+        help_text="Staff who may see and edit this site in the console (superusers see all).",
+    )
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            (
+                "change_evidence_settings",
+                "Can change what affects evidence: retention, allowed origins",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        kept = max(self.consent_lifetime_days or 0, self.refusal_lifetime_days or 0)
+        if self.retention_days is not None and self.retention_days < kept:
+            raise ValidationError(
+                {
+                    "retention_days": f"Records must outlive the choices they prove: keep "
+                    f"them at least {kept} days (the longest stored-choice lifetime)."
+                }
+            )
 
     def origins(self) -> list[str]:
         return [o.rstrip("/") for o in self.allowed_origins.split()]
@@ -100,7 +121,7 @@ class Site(models.Model):
 class Category(models.Model):
     """A purpose visitors consent to. Required is always on and cannot be removed."""
 
-    slug = models.SlugField(unique=True)
+    slug = models.CharField(unique=True, max_length=32, validators=[validate_category_slug])
     name = models.CharField(max_length=100)
     description = models.TextField()
     required = models.BooleanField(default=False)
@@ -109,15 +130,12 @@ class Category(models.Model):
     class Meta:
         ordering = ["order", "slug"]
         verbose_name_plural = "categories"
+        permissions = [("change_category_slug", "Can change a category's slug")]
 
     def __str__(self) -> str:
         return self.name
 
     def save(self, *args, **kwargs):
-        if self.pk:
-            stored = Category.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
-            if stored == REQUIRED and self.slug != REQUIRED:
-                raise ValidationError("The Required category's slug cannot change.")
         self.clean()
         super().save(*args, **kwargs)
 
@@ -131,6 +149,20 @@ class Category(models.Model):
             raise ValidationError({"required": "The Required category cannot be made optional."})
         if self.required and self.slug != REQUIRED:
             raise ValidationError({"required": "Only the Required category is always on."})
+        stored = (
+            Category.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
+            if self.pk
+            else None
+        )
+        if stored is not None and stored != self.slug:
+            # A slug is the key of every record's choices: renaming it would orphan them,
+            # and the banner's posts would name a category the records never knew.
+            if stored == REQUIRED:
+                raise ValidationError({"slug": "The Required category's slug cannot change."})
+            if ConsentRecord.objects.filter(categories__has_key=stored).exists():
+                raise ValidationError(
+                    {"slug": f"Consent records use {stored!r}: the slug can no longer change."}
+                )
 
 
 class Vendor(models.Model):
@@ -140,7 +172,7 @@ class Vendor(models.Model):
     name = models.CharField(max_length=200)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="vendors")
     description = models.TextField(blank=True)
-    privacy_policy_url = models.URLField(blank=True)
+    privacy_policy_url = models.URLField(blank=True, validators=[validate_http_url])
     hosts = models.TextField(
         blank=True,
         validators=[validate_hosts],
@@ -170,13 +202,22 @@ class CookieDefinition(models.Model):
     """A cookie a site sets, by exact name or a pattern such as ``_ga_*``."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="cookies")
-    name = models.CharField(max_length=200, help_text="Exact name, or a pattern with * (_ga_*).")
+    name = models.CharField(
+        max_length=200,
+        validators=[validate_cookie_name],
+        help_text="Exact name, or a pattern with * (_ga_*).",
+    )
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="cookies")
     vendor = models.ForeignKey(
         Vendor, on_delete=models.CASCADE, null=True, blank=True, related_name="cookies"
     )
-    domain = models.CharField(max_length=200, blank=True, help_text="Blank: the site's own host.")
-    path = models.CharField(max_length=200, default="/")
+    domain = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_cookie_domain],
+        help_text="Blank: the site's own host.",
+    )
+    path = models.CharField(max_length=200, default="/", validators=[validate_cookie_path])
     lifetime_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Blank for a session cookie."
     )
@@ -234,7 +275,9 @@ class BannerText(models.Model):
     """The banner's words for one site and language. Blank fields use the built-in text."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="texts")
-    language = models.CharField(max_length=16, help_text="e.g. en, de, fr, es, ar")
+    language = models.CharField(
+        max_length=16, validators=[validate_language], help_text="e.g. en, de, fr, es, ar"
+    )
     title = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)
     accept_all = models.CharField(max_length=60, blank=True)
@@ -245,6 +288,7 @@ class BannerText(models.Model):
     category_texts = models.JSONField(
         default=dict,
         blank=True,
+        validators=[validate_category_texts],
         help_text='Per category: {"functional": {"name": "...", "description": "..."}}',
     )
 
@@ -361,6 +405,10 @@ class ConsentRecord(AppendOnlyModel):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["site", "created_at"], name="record_site_time")]
+        permissions = [
+            ("view_consent_id", "Can see whole consent ids and find a visitor by one"),
+            ("erase_consentrecord", "Can erase a visitor's records"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["consent_id", "decision_id"], name="record_unique_decision"
