@@ -7,7 +7,8 @@ Set-Cookie header, a `;` into a cookie attribute, a quote into a CSP source or a
 model, so the admin refuses it with a form error; the places that write headers guard
 again (rows written before these rules existed).
 
-Every regular expression ends in ``\\Z``: ``$`` would accept a trailing newline.
+Every regular expression is anchored with ``\\A`` (RegexValidator searches) and ``\\Z``
+(``$`` would accept a trailing newline).
 """
 
 import ipaddress
@@ -21,9 +22,9 @@ from django.core.validators import RegexValidator, URLValidator
 # RFC 6265 §4.1.1: a cookie name is a token (RFC 2616 §2.2): visible ASCII except
 # separators. A definition may use `*` as a wildcard (`_ga_*`), which is a token
 # character too.
-COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,200}\Z")
+COOKIE_NAME = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,200}\Z")
 # A cookie path: starts with "/", visible ASCII without `;`, `,`, space or quotes.
-COOKIE_PATH = re.compile(r"/[!#-+\--:<-~]{0,199}\Z")
+COOKIE_PATH = re.compile(r"\A/[!#-+\--:<-~]{0,199}\Z")
 # A DNS name of letters, digits and hyphens, optionally with a leading dot (cookies).
 DOMAIN = re.compile(r"\.?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 # A CSP host source: an optional `*.` wildcard, a DNS name, an optional port.
@@ -31,7 +32,7 @@ HOST = re.compile(
     r"(\*\.)?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*(:\d{1,5})?\Z"
 )
 # BCP 47, as far as a banner's language needs: "en", "pt-BR", "zh-Hant-TW".
-LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}\Z")
+LANGUAGE = re.compile(r"\A[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}\Z")
 # A category slug: a key in JSON, in the cookie (`slug=1`) and in the banner's objects.
 SLUG = re.compile(r"[a-z][a-z0-9_]{1,31}\Z")
 # Names the stored-choice cookie uses for its own fields (consent.choice), and names
@@ -45,12 +46,12 @@ validate_site_key = RegexValidator(
 )
 validate_cookie_name = RegexValidator(
     COOKIE_NAME,
-    "A cookie name is letters, digits and !#$%&'*+-.^_`|~ only (RFC 6265), with * as a "
+    "A cookie name is letters, digits and !#$%%&'*+-.^_`|~ only (RFC 6265), with * as a "
     "wildcard: no spaces, quotes, ';', ',', '=' or control characters.",
 )
 validate_exact_cookie_name = RegexValidator(
-    re.compile(r"[!#$%&'+\-.^_`|~0-9A-Za-z]{1,64}\Z"),
-    "A cookie name is letters, digits and !#$%&'+-.^_`|~ only (RFC 6265): no spaces, "
+    re.compile(r"\A[!#$%&'+\-.^_`|~0-9A-Za-z]{1,64}\Z"),
+    "A cookie name is letters, digits and !#$%%&'+-.^_`|~ only (RFC 6265): no spaces, "
     "quotes, '*', ';', ',', '=' or control characters.",
 )
 validate_cookie_path = RegexValidator(
