@@ -242,6 +242,16 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0) if os.environ.get("NUM_PROXIES") else None,
 }
+
+# --- Throttles per client network and per site (issue 11; consent.api.throttles) -------
+# Clients are counted per network (IPv4 /24, IPv6 /64). CONSENT_SITE_THROTTLE_RATE: the
+# decisions one site may record from all clients together; CONSENT_ERASURE_THROTTLE_RATE:
+# public erasures (DELETE /api/v1/consents/<id>) per client network.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] |= {
+    "consent_site": os.environ.get("CONSENT_SITE_THROTTLE_RATE", "6000/min"),
+    "erasure": os.environ.get("CONSENT_ERASURE_THROTTLE_RATE", "5/hour"),
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Consent platform API",
     "DESCRIPTION": "Record and prove cookie consent; access and erase a visitor's records.",

@@ -47,13 +47,16 @@ def site_key_of(instance: models.Model) -> str:
     return site.key if site is not None else ""
 
 
-def log_event(action: str, instance: models.Model | None = None, **fields) -> m.AuditEvent:
+def log_event(
+    action: str, instance: models.Model | None = None, *, actor: str | None = None, **fields
+) -> m.AuditEvent:
+    """One event; ``actor`` defaults to whoever ``acting_as`` names."""
     if instance is not None:
         fields.setdefault("object_type", instance._meta.label)
         fields.setdefault("object_id", str(instance.pk))
         fields.setdefault("object_repr", str(instance)[:200])
         fields.setdefault("site_key", site_key_of(instance))
-    return m.AuditEvent.objects.create(actor=current_actor(), action=action, **fields)
+    return m.AuditEvent.objects.create(actor=actor or current_actor(), action=action, **fields)
 
 
 def _remember_before(sender, instance, raw=False, **kwargs):

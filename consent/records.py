@@ -21,10 +21,12 @@ OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = re.compile(rf"{OCTET}\.{OCTET}\.{OCTET}\.{OCTET}")
 
 
-def truncate_ip(address: str) -> str:
-    """Keep only the network: IPv4 /24, IPv6 /48, so a record never holds a full address."""
+def truncate_ip(address: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> str:
+    """Keep only the network, so a record never holds a full address: by default IPv4 /24
+    and IPv6 /48, as records store it (the throttles count per /24 and /64). "" for
+    anything that is no address."""
     plain = IPV4.fullmatch(address)
-    if plain:  # the common case, without ipaddress's objects (a tenth of the cost)
+    if plain and ipv4_prefix == 24:  # the common case, without ipaddress's objects
         return f"{plain[1]}.{plain[2]}.{plain[3]}.0/24"
     try:
         ip = ipaddress.ip_address(address.strip())
@@ -32,7 +34,7 @@ def truncate_ip(address: str) -> str:
         return ""
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
+    prefix = ipv4_prefix if ip.version == 4 else ipv6_prefix
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
@@ -164,10 +166,16 @@ def _iso(moment: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def erase(consent_id: uuid.UUID) -> int:
-    """Right to erasure: remove every record of one browser. The AuditEvent left behind
-    holds the count and the removed row ids (so the hash chain still verifies), never the
-    consent id or anything else that points back at the visitor."""
+def erase(
+    consent_id: uuid.UUID, *, actor: str | None = None, requester: dict[str, str] | None = None
+) -> int:
+    """Right to erasure: remove every record of one browser.
+
+    The AuditEvent left behind holds the count and the removed row ids (so the hash
+    chain still verifies), never the consent id. ``actor`` names who erased (a staff
+    user's username; default: whoever ``audit.acting_as`` names). ``requester`` is what
+    is known of who asked, kept in the event's data: for the public API the network
+    prefix records store (``truncate_ip``), nothing more personal than that."""
     with transaction.atomic():
         rows = ConsentRecord.objects.filter(consent_id=consent_id)
         # Without a join to the site: a record whose site is gone is erased and
@@ -178,16 +186,16 @@ def erase(consent_id: uuid.UUID) -> int:
         ids = [row_id for row_id, _ in found]
         site_key = Site.objects.filter(pk=found[0][1]).values_list("key", flat=True).first()
         rows._sanctioned_delete()
+        data = {"count": len(ids), "kind": ChainLink.Kind.RECORD, "removed_ids": encode_ranges(ids)}
+        if requester:
+            data["requester"] = requester
         audit.log_event(
             "erase",
+            actor=actor,
             object_type="consent.ConsentRecord",
             object_repr=f"{len(ids)} records of one visitor",
             site_key=site_key or "",
-            data={
-                "count": len(ids),
-                "kind": ChainLink.Kind.RECORD,
-                "removed_ids": encode_ranges(ids),
-            },
+            data=data,
         )
     return len(ids)
 

@@ -10,7 +10,9 @@ import copy
 import gzip
 import hashlib
 import json
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -215,7 +217,54 @@ def build_bundle(site: m.Site) -> SiteBundle:
 # at once, the others within RECHECK_SECONDS; the consent POST re-reads before it refuses
 # a policy version or category it does not know.
 RECHECK_SECONDS = 0.1
-_local: dict[str, tuple[float, str, "SiteBundle | None"]] = {}
+# What a process holds is bounded: the LOCAL_BUNDLES sites it used last (a bundle is tens
+# of kilobytes: the script twice, plain and gzipped) and, apart, the LOCAL_MISSES keys it
+# last found no site for, so a stream of unknown keys neither grows memory nor pushes the
+# sites in use out. A key beyond either is asked of the shared cache again, which keeps
+# a miss for MISSING_TTL seconds: repeated misses cost no query there either.
+LOCAL_BUNDLES = 200
+LOCAL_MISSES = 1000
+
+Held = tuple[float, str, SiteBundle | None]  # (checked at, stamp, bundle or None)
+
+
+class RecentlyUsed:
+    """At most ``size`` entries, the least recently used dropped first (thread-safe:
+    gunicorn's threaded workers share a process)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict[str, Held] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Held | None:
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None:
+                self._entries.move_to_end(key)
+            return held
+
+    def put(self, key: str, held: Held) -> None:
+        with self._lock:
+            self._entries[key] = held
+            self._entries.move_to_end(key)
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_bundles = RecentlyUsed(LOCAL_BUNDLES)
+_misses = RecentlyUsed(LOCAL_MISSES)
 
 
 def stamp_key(site_key: str) -> str:
@@ -231,24 +280,36 @@ def get_bundle(site_key: str, fresh: bool = False) -> SiteBundle | None:
     process's copy.
     """
     now = time.monotonic()
-    held = _local.get(site_key)
-    if held is not None and not fresh:
+    held = None if fresh else (_bundles.get(site_key) or _misses.get(site_key))
+    if held is not None:
         checked_at, held_stamp, bundle = held
         if now - checked_at < RECHECK_SECONDS:
             return bundle
         if cache.get(stamp_key(site_key)) == held_stamp:
-            _local[site_key] = (now, held_stamp, bundle)
+            _hold(site_key, (now, held_stamp, bundle))
             return bundle
     bundle = _shared_bundle(site_key)
     stamp = MISSING if bundle is None else bundle.script_etag
     cache.set(stamp_key(site_key), stamp, MISSING_TTL if bundle is None else BUNDLE_TTL)
-    _local[site_key] = (now, stamp, bundle)
+    _hold(site_key, (now, stamp, bundle))
     return bundle
+
+
+def _hold(site_key: str, held: Held) -> None:
+    kept, other = (_misses, _bundles) if held[2] is None else (_bundles, _misses)
+    kept.put(site_key, held)
+    other.discard(site_key)
+
+
+def local_sizes() -> tuple[int, int]:
+    """How many bundles and how many unknown keys this process holds."""
+    return len(_bundles), len(_misses)
 
 
 def forget_local() -> None:
     """Drop this process's copies (after a change made here, and between tests)."""
-    _local.clear()
+    _bundles.clear()
+    _misses.clear()
 
 
 def _shared_bundle(site_key: str) -> SiteBundle | None:

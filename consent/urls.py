@@ -1,18 +1,23 @@
-from django.urls import path
+from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
 from .api import views as api
+from .api.converters import SiteKeyConverter
+
+register_converter(SiteKeyConverter, "site_key")
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("demo/", views.demo, name="demo"),
     path("demo/video/", views.demo_video, name="demo-video"),
     path("demo/server-cookies/", views.demo_server_cookies, name="demo-server-cookies"),
-    path("c/<str:site_key>.js", api.script, name="consent-script"),
-    path("api/v1/sites/<str:site_key>/config", api.SiteConfigView.as_view(), name="site-config"),
+    path("c/<site_key:site_key>.js", api.script, name="consent-script"),
     path(
-        "api/v1/sites/<str:site_key>/consents",
+        "api/v1/sites/<site_key:site_key>/config", api.SiteConfigView.as_view(), name="site-config"
+    ),
+    path(
+        "api/v1/sites/<site_key:site_key>/consents",
         api.ConsentCreateView.as_view(),
         name="consent-create",
     ),

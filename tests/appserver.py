@@ -46,6 +46,7 @@ def production_env(database_url: str, redis_url: str = "", **extra: str) -> dict
             "CELERY_TASK_ALWAYS_EAGER": "0" if redis_url else "1",
             # Every client of a load test comes from 127.0.0.1: the throttle must not count them.
             "CONSENT_THROTTLE_RATE": "100000000/min",
+            "CONSENT_SITE_THROTTLE_RATE": "100000000/min",
             "LOG_LEVEL": "WARNING",
         }
         | extra

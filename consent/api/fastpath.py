@@ -15,10 +15,13 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from . import recording
+from .converters import SITE_KEY
 from .views import script
 
-SCRIPT_PATH = re.compile(r"/c/(?P<site_key>[A-Za-z0-9_-]{1,64})\.js")
-CONSENTS_PATH = re.compile(r"/api/v1/sites/(?P<site_key>[A-Za-z0-9_-]{1,64})/consents")
+# The site key grammar of consent.urls: a path these do not match is left to the URL
+# resolver, which answers 404 for a key no site could have.
+SCRIPT_PATH = re.compile(rf"/c/(?P<site_key>{SITE_KEY})\.js")
+CONSENTS_PATH = re.compile(rf"/api/v1/sites/(?P<site_key>{SITE_KEY})/consents")
 
 
 class FastPathMiddleware:

@@ -11,8 +11,8 @@ for ``ConsentSerializer`` alone), so the common case takes a shorter road:
   the one definition of what is valid and of every message. tests/api/test_fast_accept.py
   holds the two together.
 - DRF's own parts are reused where they decide something: ``JSONParser`` and its media
-  type matching, ``SiteClientThrottle``, the exceptions and our exception handler, so
-  every refusal reads exactly as the rest of the API's.
+  type matching, the throttles, the exceptions and our exception handler, so every
+  refusal reads exactly as the rest of the API's.
 - The row goes to the group commit (consent.groupcommit): one INSERT per batch of
   concurrent decisions, answered after its COMMIT.
 
@@ -50,7 +50,7 @@ from ..siteconfig import SiteBundle, get_bundle
 from .cors import add_cors_headers, origin_allowed
 from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable, exception_handler
 from .serializers import LANGUAGE, ConsentSerializer
-from .throttles import SiteClientThrottle, client_ip
+from .throttles import SiteClientThrottle, SiteThrottle, client_ip
 
 ALLOWED = "POST, OPTIONS"
 JSON = "application/json"
@@ -212,9 +212,7 @@ def _unavailable() -> HttpResponse:
 
 
 def _record(request: HttpRequest, bundle: SiteBundle) -> HttpResponse:
-    throttle = SiteClientThrottle()
-    if not throttle.allow(request, bundle.key):
-        raise Throttled(throttle.wait())
+    _throttle(request, bundle.key)
     data = _parse(request)
     try:
         decision = validate(data, bundle)
@@ -239,6 +237,18 @@ def _record(request: HttpRequest, bundle: SiteBundle) -> HttpResponse:
     )
     # A resent decision gets the receipt of the record already made.
     return _json(records.receipt(record), 200 if record.replayed else 201)
+
+
+def _throttle(request: HttpRequest, site_key: str) -> None:
+    """Throttled (429) past the client network's limit for the site, or the site's own
+    ceiling. The ceiling counts only decisions the network's limit let through: one
+    network's flood must not use up the site's ceiling for every other visitor."""
+    per_network = SiteClientThrottle()
+    if not per_network.allow(request, site_key):
+        raise Throttled(per_network.wait())
+    per_site = SiteThrottle()
+    if not per_site.allow(site_key):
+        raise Throttled(per_site.wait())
 
 
 def _parse(request: HttpRequest) -> object:

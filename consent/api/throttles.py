@@ -1,4 +1,10 @@
-"""Throttling per client and site, counted in the shared cache (Redis in production).
+"""Throttling per client network and per site, counted in the shared cache (Redis in
+production).
+
+A client is counted by its network, not its address: IPv4 /24 and IPv6 /64 (records
+store /24 and /48, through the same ``truncate_ip``). One host commonly holds a whole
+IPv6 /64, and addresses within one /24 are easy to rotate through, so counting per
+address let one client multiply its limit by the addresses it could use.
 
 A fixed window counted with one increment: DRF's own throttle keeps every request's time
 in a list that it reads and writes back whole, two round trips on the consent POST's hot
@@ -12,6 +18,10 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from rest_framework.throttling import SimpleRateThrottle
 
 from ..cache import count_hit
+from ..records import truncate_ip
+
+IPV4_PREFIX = 24
+IPV6_PREFIX = 64
 
 
 def client_ip(request) -> str:
@@ -25,12 +35,24 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def client_network(request) -> str:
+    """The client's network as the throttles count it (the address itself if it is none
+    that ``truncate_ip`` knows)."""
+    address = client_ip(request)
+    return truncate_ip(address, IPV4_PREFIX, IPV6_PREFIX) or address
+
+
 class WindowThrottle(SimpleRateThrottle):
-    """At most ``num_requests`` per ``duration`` seconds and client, in fixed windows."""
+    """At most ``num_requests`` per ``duration`` seconds and client network, in fixed
+    windows."""
 
     def get_ident(self, request) -> str:
-        # DRF's would take a spoofable X-Forwarded-For when NUM_PROXIES is unset.
-        return client_ip(request)
+        # DRF's would take a spoofable X-Forwarded-For when NUM_PROXIES is unset, and
+        # count single addresses.
+        return client_network(request)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def allow_request(self, request, view) -> bool:
         return self.allow_key(self.get_cache_key(request, view))
@@ -49,8 +71,9 @@ class WindowThrottle(SimpleRateThrottle):
 
 
 class SiteClientThrottle(WindowThrottle):
-    """One client may record a handful of decisions a minute for one site; a script
-    flooding the records table is stopped without touching other sites or clients."""
+    """One client network may record a handful of decisions a minute for one site
+    (CONSENT_THROTTLE_RATE); a script flooding the records table is stopped without
+    touching other sites or networks."""
 
     scope = "consent"
 
@@ -60,8 +83,26 @@ class SiteClientThrottle(WindowThrottle):
         return self.allow_key(self.cache_format % {"scope": self.scope, "ident": ident})
 
 
+class SiteThrottle(WindowThrottle):
+    """A ceiling on the decisions one site records from all clients together
+    (CONSENT_SITE_THROTTLE_RATE): a flood spread over more networks than the
+    per-network limit can see still cannot fill the table faster than this."""
+
+    scope = "consent_site"
+
+    def allow(self, site_key: str) -> bool:
+        return self.allow_key(self.cache_format % {"scope": self.scope, "ident": site_key})
+
+
 class ReceiptThrottle(WindowThrottle):
+    """Reading a receipt (and erasing it): RECEIPT_THROTTLE_RATE per network."""
+
     scope = "receipt"
 
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+class ErasureThrottle(WindowThrottle):
+    """The public erasure, stricter than reads (CONSENT_ERASURE_THROTTLE_RATE per
+    network): whoever holds a consent id can erase its records, so trying ids, or
+    erasing many, must be slow."""
+
+    scope = "erasure"

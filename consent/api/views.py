@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import audit, records
+from .. import records
 from ..models import ConsentRecord, Site
 from ..siteconfig import get_bundle
 from . import recording
@@ -28,7 +28,7 @@ from .serializers import (
     HistorySerializer,
     ReceiptSerializer,
 )
-from .throttles import ReceiptThrottle
+from .throttles import ErasureThrottle, ReceiptThrottle, client_ip
 
 
 def error(description: str) -> OpenApiResponse:
@@ -155,7 +155,12 @@ def parse_consent_id(value: str) -> uuid.UUID:
 class ConsentReceiptView(APIView):
     """A visitor's receipt and history (access, portability), and erasure."""
 
-    throttle_classes = [ReceiptThrottle]
+    def get_throttles(self) -> list:
+        # Erasure also counts against its own, stricter limit.
+        throttles = [ReceiptThrottle()]
+        if self.request.method == "DELETE":
+            throttles.append(ErasureThrottle())
+        return throttles
 
     def get_records(self, consent_id: str) -> list[ConsentRecord]:
         # No join to the site: records have no database foreign key to it, and a record
@@ -228,8 +233,14 @@ class ConsentReceiptView(APIView):
     def delete(self, request: Request, consent_id: str) -> Response:
         found = self.get_records(consent_id)
         self.origins = self._origins_for(found)
-        with audit.acting_as("visitor"):
-            records.erase(found[0].consent_id)
+        # Who asked, as far as records may say it: the network prefix they store, and
+        # (in the event's time) when. The consent id alone proves nothing about them.
+        prefix = records.truncate_ip(client_ip(request))
+        records.erase(
+            found[0].consent_id,
+            actor=f"visitor from {prefix or 'an unknown address'}",
+            requester={"via": "api", "ip_prefix": prefix},
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

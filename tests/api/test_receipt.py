@@ -68,7 +68,8 @@ def test_erasure_removes_every_record_and_leaves_an_event_without_personal_data(
     assert ConsentRecord.objects.filter(consent_id=other).count() == 1
     event = AuditEvent.objects.get(action="erase")
     assert event.data["count"] == 2
-    assert event.actor == "visitor"
+    assert event.actor == "visitor from 127.0.0.0/24"
+    assert event.data["requester"] == {"via": "api", "ip_prefix": "127.0.0.0/24"}
     assert str(consent_id) not in json.dumps([event.data, event.object_repr, event.object_id,
                                               event.before, event.after])
 
