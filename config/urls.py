@@ -5,3 +5,5 @@ urlpatterns = [
     path("", include("consent.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "consent.views.not_found"

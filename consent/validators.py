@@ -41,8 +41,11 @@ RESERVED_SLUGS = frozenset(
     {"id", "v", "t", "m", "constructor", "prototype", "hasownproperty", "tostring", "valueof"}
 )
 
+# A site key: it appears in URLs (consent.api.converters matches it there).
+SITE_KEY = r"[A-Za-z0-9_-]{3,64}"
+
 validate_site_key = RegexValidator(
-    r"\A[A-Za-z0-9_-]{3,64}\Z", "Use 3 to 64 letters, digits, '-' or '_' (it appears in URLs)."
+    rf"\A{SITE_KEY}\Z", "Use 3 to 64 letters, digits, '-' or '_' (it appears in URLs)."
 )
 validate_cookie_name = RegexValidator(
     COOKIE_NAME,

@@ -2,9 +2,11 @@
 
 from csp.decorators import csp_replace
 from django.conf import settings
+from django.http import JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.defaults import page_not_found
 
 
 def home(request):
@@ -51,3 +53,11 @@ def demo_server_cookies(request):
     for name, _category, httponly in SERVER_COOKIES:
         response.set_cookie(name, "demo", max_age=3600, httponly=httponly, samesite="Lax")
     return response
+
+
+def not_found(request, exception=None):
+    """404: the API answers in its own JSON shape (a malformed site key never reaches a
+    view: it matches no URL); every other path gets Django's page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)

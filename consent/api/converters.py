@@ -1,16 +1,11 @@
-"""The grammar of a site key in a URL, the model's own (``KEY_VALIDATOR``).
+"""The grammar of a site key in a URL, the model's own (``validators.SITE_KEY``).
 
 Registered once in consent.urls as ``<site_key:...>`` and used by the fast path
 (consent.api.fastpath) too, so a key the model could never hold is no URL of ours: a 404
 before any view, cache or database is asked, whatever its length or characters.
 """
 
-import re
-
-from ..models import KEY_VALIDATOR
-
-# The validator's expression without its anchors: URL patterns anchor it themselves.
-SITE_KEY = re.sub(r"^(\^|\\A)|(\$|\\Z)$", "", KEY_VALIDATOR.regex.pattern)
+from ..validators import SITE_KEY
 
 
 class SiteKeyConverter:

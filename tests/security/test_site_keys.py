@@ -145,3 +145,11 @@ def test_other_processes_serve_a_site_created_after_its_key_missed(
         )
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sites/a%20b/config", "/api/v1/sites/x/consents"])
+def test_a_malformed_key_under_the_api_is_a_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
