@@ -6,6 +6,7 @@ local-memory cache and Celery in eager mode.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -208,9 +209,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
-# Strict CSP for the platform's own pages (admin, demo, docs): no inline script without
-# a nonce, no eval. Consent-aware per-request policies for sites come from
-# consent.middleware.
+# Strict CSP for every page: no inline script without a nonce, no eval. On the enforced
+# site's pages (CONSENT_ENFORCED_PATHS) consent.middleware adds the hosts of the vendors
+# the visitor allows; every other page gets exactly this policy.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -226,6 +227,14 @@ CONTENT_SECURITY_POLICY = {
     },
     "EXCLUDE_URL_PREFIXES": ["/c/"],
 }
+# The pages ConsentMiddleware enforces (path prefixes): here the demo shop. Everything
+# else is the console (admin, API docs, statistics, scans), which keeps the fixed policy
+# above whatever vendor hosts are entered in the admin.
+CONSENT_ENFORCED_PATHS = env_list("CONSENT_ENFORCED_PATHS", "/demo/")
+# Expiring a refused category's cookies: at most this many cookies and this many bytes
+# of Set-Cookie headers per response; the rest are expired on the next pages.
+CONSENT_EXPIRE_MAX_COOKIES = env_int("CONSENT_EXPIRE_MAX_COOKIES", 50)
+CONSENT_EXPIRE_MAX_BYTES = env_int("CONSENT_EXPIRE_MAX_BYTES", 4096)
 
 # --- REST API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -309,3 +318,46 @@ LOGGING = {
 
 # The date /.well-known/gpc.json reports as the last change to our GPC support.
 CONSENT_GPC_LAST_UPDATE = os.environ.get("CONSENT_GPC_LAST_UPDATE", "2026-11-23")
+
+# --- Console logins: lockout after repeated failures (issue 11; django-axes) -----------
+# LOGIN_FAILURE_LIMIT wrong passwords in a row for one username from one client address
+# lock that combination out for LOGIN_COOLOFF_MINUTES (a 429 page; another user, or the
+# same user elsewhere, is not affected). Every failure during the lockout starts the
+# cool-off again; a successful login clears the count. `manage.py axes_reset` unlocks.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# The client address as the rest of the platform reads it (X-Forwarded-For only behind
+# NUM_PROXIES trusted proxies).
+AXES_CLIENT_IP_CALLABLE = "consent.api.throttles.client_ip"
+
+# --- Files owner-only (issue 11; consent.owner_only) ----------------------------------
+# The SQLite database (and its -wal/-shm files, which SQLite creates with the database
+# file's mode) is created 0600 before SQLite opens it; exports are 0600 in a 0700
+# directory.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    from consent.owner_only import SQLiteConnection
+
+    DATABASES["default"].setdefault("OPTIONS", {})["factory"] = SQLiteConnection
+
+# --- Cookie scanner: its browser's leash (issue 11; consent.scanner, consent.egress) ----
+# What the scanner's browser may reach besides public addresses, comma-separated: CIDRs,
+# addresses or address:port ("10.1.0.0/16", "127.0.0.1:8000", "[::1]:8000"). Empty:
+# public addresses only, the site's own origins included.
+CONSENT_SCANNER_ALLOWED_NETWORKS = env_list("CONSENT_SCANNER_ALLOWED_NETWORKS")
+# The longest one scan may take (seconds), whatever the Celery pool: pages not reached by
+# then are reported not visited; a browser still busy is killed, the scan marked failed.
+CONSENT_SCANNER_TIME_LIMIT = env_int("CONSENT_SCANNER_TIME_LIMIT", 300)
+# The unprivileged user the browser runs as when the worker runs as root.
+CONSENT_SCANNER_USER = os.environ.get("CONSENT_SCANNER_USER", "nobody")
+# Chromium's sandbox for scanned pages; off only where user namespaces are unavailable.
+CONSENT_SCANNER_SANDBOX = env_bool("CONSENT_SCANNER_SANDBOX", True)

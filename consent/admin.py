@@ -1,19 +1,35 @@
-"""The marketing-ops console.
+"""The console: Marketing ops, the privacy role and superusers.
 
 Everything visitors are told is edited here, and every change is an AuditEvent naming
 the user. Records and audit events are evidence: shown, searchable, never editable.
+
+Roles are permissions, granted by the groups migration 0008 sets up: Marketing ops edit
+what visitors are told and read statistics; what affects evidence (retention, allowed
+origins, category slugs, whole consent ids, exports, erasure) needs the permissions
+the Privacy group holds. Each staff user sees only the sites granted to them
+(consent.admin_access).
 """
 
 import uuid
 
 from django.contrib import admin, messages
-from django.db.models import F, Max, OuterRef, Subquery, TextField
+from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, TextField
+from django.db.models.fields.json import KeyTransform
 from django.forms import Textarea
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import audit
+from . import audit, records
+from .admin_access import (
+    ConsoleAdmin,
+    KnownValuesFilter,
+    SiteScopedAdmin,
+    granted_site_ids,
+)
 from .models import (
     AuditEvent,
     BannerText,
@@ -32,7 +48,7 @@ admin.site.site_title = "Consent platform"
 admin.site.index_title = "Marketing ops"
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedAdmin(ConsoleAdmin):
     """Names the acting user on the AuditEvents the model signals write."""
 
     def save_model(self, request, obj, form, change):
@@ -53,7 +69,7 @@ class AuditedAdmin(admin.ModelAdmin):
             super().save_formset(request, form, formset, change)
 
 
-class EvidenceAdmin(admin.ModelAdmin):
+class EvidenceAdmin(ConsoleAdmin):
     """Read-only: nobody adds, changes or deletes evidence through the admin."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -94,12 +110,18 @@ class BannerTextInline(admin.TabularInline):
     verbose_name_plural = "banner texts (blank: the built-in words; open one to edit all)"
 
 
+# What a site's records prove, and for how long: the privacy role's, not Marketing ops'.
+EVIDENCE_SETTINGS = ("allowed_origins", "retention_days")
+
+
 @admin.register(Site)
-class SiteAdmin(AuditedAdmin):
+class SiteAdmin(AuditedAdmin, SiteScopedAdmin):
+    site_path = ""
     list_display = ("name", "key", "default_language", "policy_version", "embed_snippet")
     search_fields = ("name", "key", "allowed_origins")
     readonly_fields = ("embed_snippet", "created_at")
     inlines = [VendorInline, BannerTextInline]
+    filter_horizontal = ("staff",)
     fieldsets = (
         (None, {"fields": ("name", "key", "embed_snippet", "allowed_origins")}),
         (
@@ -120,6 +142,25 @@ class SiteAdmin(AuditedAdmin):
         ("Records", {"fields": ("retention_days", "created_at")}),
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        # Read-only fields are left out of the form: a crafted POST of them is ignored.
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("consent.change_evidence_settings"):
+            fields += EVIDENCE_SETTINGS
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        # Granting a site is managing users: only those who may change users do it.
+        if request.user.has_perm("auth.change_user"):
+            fieldsets = (*fieldsets, ("Access", {"fields": ("staff",)}))
+        return fieldsets
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "staff":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     @admin.display(description="policy version")
     def policy_version(self, obj: Site) -> int:
         return obj.current_policy_version()
@@ -136,27 +177,42 @@ class SiteAdmin(AuditedAdmin):
 
 @admin.register(Category)
 class CategoryAdmin(AuditedAdmin):
+    """Categories are shared by every site: changing one changes every site's banner, so
+    it takes the category permissions (the Privacy group, superusers). Marketing ops word
+    a category for their own site in its banner texts (``category_texts``)."""
+
     list_display = ("name", "slug", "required", "order", "vendor_count")
     list_editable = ("order",)
     search_fields = ("name", "slug")
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.required:
+        # A slug is the key of every record's choices (the model also refuses renaming
+        # one that records use); a new category needs one.
+        if obj is not None and (
+            obj.required or not request.user.has_perm("consent.change_category_slug")
+        ):
             return ("slug", "required")
         return ("required",)
+
+    def get_queryset(self, request):
+        # Vendors counted on the user's own sites only.
+        vendors = (
+            None if request.user.is_superuser else Q(vendors__site__in=granted_site_ids(request))
+        )
+        return super().get_queryset(request).annotate(vendor_total=Count("vendors", filter=vendors))
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.required:
             return False
         return super().has_delete_permission(request, obj)
 
-    @admin.display(description="vendors")
+    @admin.display(description="vendors", ordering="vendor_total")
     def vendor_count(self, obj: Category) -> int:
-        return obj.vendors.count()
+        return obj.vendor_total
 
 
 @admin.register(Vendor)
-class VendorAdmin(AuditedAdmin):
+class VendorAdmin(AuditedAdmin, SiteScopedAdmin):
     list_display = ("name", "site", "category", "hosts")
     list_filter = ("site", "category")
     search_fields = ("name", "hosts", "description")
@@ -174,7 +230,7 @@ class VendorAdmin(AuditedAdmin):
 
 
 @admin.register(CookieDefinition)
-class CookieDefinitionAdmin(AuditedAdmin):
+class CookieDefinitionAdmin(AuditedAdmin, SiteScopedAdmin):
     list_display = ("name", "site", "category", "vendor", "domain", "path", "lifetime")
     list_filter = ("site", "category", "vendor")
     search_fields = ("name", "purpose", "vendor__name", "domain")
@@ -186,7 +242,7 @@ class CookieDefinitionAdmin(AuditedAdmin):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(AuditedAdmin):
+class PolicyVersionAdmin(AuditedAdmin, SiteScopedAdmin):
     list_display = ("site", "version", "effective_date", "published_at", "published_by")
     list_filter = ("site",)
     search_fields = ("summary",)
@@ -206,7 +262,7 @@ class PolicyVersionAdmin(AuditedAdmin):
 
 
 @admin.register(BannerText)
-class BannerTextAdmin(AuditedAdmin):
+class BannerTextAdmin(AuditedAdmin, SiteScopedAdmin):
     list_display = ("site", "language", "title")
     list_filter = ("site", "language")
     search_fields = ("title", "body")
@@ -222,16 +278,14 @@ class BannerTextAdmin(AuditedAdmin):
         return form
 
 
-class OutdatedFilter(admin.SimpleListFilter):
+class OutdatedFilter(KnownValuesFilter):
     title = "policy version"
     parameter_name = "outdated"
 
     def lookups(self, request, model_admin):
         return (("no", "Current"), ("yes", "Outdated (visitor will be asked again)"))
 
-    def queryset(self, request, queryset):
-        if self.value() not in ("yes", "no"):
-            return queryset
+    def apply(self, queryset, value):
         latest = (
             PolicyVersion.objects.filter(site=OuterRef("site"))
             .values("site")
@@ -239,30 +293,36 @@ class OutdatedFilter(admin.SimpleListFilter):
             .values("v")
         )
         queryset = queryset.annotate(latest=Subquery(latest))
-        if self.value() == "yes":
+        if value == "yes":
             return queryset.filter(policy_version__lt=F("latest"))
         return queryset.exclude(policy_version__lt=F("latest"))
 
 
-class CategoryStateFilter(admin.SimpleListFilter):
+class CategoryStateFilter(KnownValuesFilter):
+    """``slug`` (allowed) or ``-slug`` (refused), for a known optional category only."""
+
     title = "category allowed"
     parameter_name = "allowed"
 
     def lookups(self, request, model_admin):
-        return [(c.slug, c.name) for c in Category.objects.filter(required=False)] + [
-            (f"-{c.slug}", f"{c.name}: refused") for c in Category.objects.filter(required=False)
+        optional = list(Category.objects.filter(required=False))
+        return [(c.slug, c.name) for c in optional] + [
+            (f"-{c.slug}", f"{c.name}: refused") for c in optional
         ]
 
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not value:
-            return queryset
+    def apply(self, queryset, value):
         slug, allowed = (value[1:], False) if value.startswith("-") else (value, True)
-        return queryset.filter(**{f"categories__{slug}": allowed})
+        # The key as a key, never parsed as a lookup: a slug may be any word.
+        return queryset.alias(choice=KeyTransform(slug, "categories")).filter(choice=allowed)
+
+
+def short_id(consent_id: uuid.UUID) -> str:
+    """Enough of a consent id to tell rows apart, too little to act on (erasure, access)."""
+    return f"{consent_id.hex[:8]}…"
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(EvidenceAdmin):
+class ConsentRecordAdmin(EvidenceAdmin, SiteScopedAdmin):
     list_display = (
         "created_at",
         "consent_id",
@@ -284,11 +344,73 @@ class ConsentRecordAdmin(EvidenceAdmin):
         ("created_at", admin.DateFieldListFilter),
         "language",
     )
+    fields = (
+        "created_at",
+        "consent_id",
+        "site",
+        "method",
+        "categories",
+        "policy_version",
+        "texts_hash",
+        "gpc",
+        "dnt",
+        "language",
+        "page_url",
+        "ip_prefix",
+        "expires_at",
+    )
+    readonly_fields = ("visitor",)
     search_fields = ("=consent_id",)
     search_help_text = "Find a visitor's records by their consent id (the UUID in the cookie)."
     date_hierarchy = "created_at"
     list_select_related = ("site",)
     show_full_result_count = False
+    actions = ["erase_visitors"]
+
+    @staticmethod
+    def sees_consent_ids(request: HttpRequest) -> bool:
+        return request.user.has_perm("consent.view_consent_id")
+
+    def _without_whole_ids(self, request: HttpRequest, names) -> tuple:
+        if self.sees_consent_ids(request):
+            return tuple(names)
+        return tuple("visitor" if name == "consent_id" else name for name in names)
+
+    def get_list_display(self, request):
+        return self._without_whole_ids(request, super().get_list_display(request))
+
+    def get_fields(self, request, obj=None):
+        return self._without_whole_ids(request, super().get_fields(request, obj))
+
+    def get_search_fields(self, request):
+        return self.search_fields if self.sees_consent_ids(request) else ()
+
+    def label(self, request: HttpRequest, record: ConsentRecord) -> str:
+        if self.sees_consent_ids(request):
+            return str(record)
+        return f"{short_id(record.consent_id)} {record.method} {record.created_at:%Y-%m-%d %H:%M}"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        record = self.get_object(request, object_id)
+        if record is not None:
+            label = self.label(request, record)
+            extra_context = {**(extra_context or {}), "subtitle": label, "record_label": label}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        record = self.get_object(request, object_id)
+        if record is not None:
+            label = self.label(request, record)
+            extra_context = {
+                **(extra_context or {}),
+                "title": f"Change history: {label}",
+                "record_label": label,
+            }
+        return super().history_view(request, object_id, extra_context)
+
+    @admin.display(description="consent id")
+    def visitor(self, obj: ConsentRecord) -> str:
+        return short_id(obj.consent_id)
 
     @admin.display(description="choices")
     def choices(self, obj: ConsentRecord) -> str:
@@ -297,29 +419,102 @@ class ConsentRecordAdmin(EvidenceAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        # Only a well-formed UUID is searched: anything else would be a database error.
+        # Only the privacy role finds a visitor by their id, and only a well-formed UUID
+        # is searched: anything else would be a database error.
         term = search_term.strip()
-        if not term:
+        if not term or not self.sees_consent_ids(request):
             return queryset, False
         try:
             return queryset.filter(consent_id=uuid.UUID(term)), False
         except ValueError:
             return queryset.none(), False
 
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("consent.erase_consentrecord")
+
+    @admin.action(description="Erase this visitor's records", permissions=["erase"])
+    def erase_visitors(self, request, queryset):
+        """Right to erasure, handled by staff: every record of each selected row's
+        visitor, after a confirmation page. The AuditEvent names the staff user."""
+        consent_ids = sorted(set(queryset.values_list("consent_id", flat=True)), key=str)
+        everything = ConsentRecord.objects.filter(consent_id__in=consent_ids)
+        counts = dict(
+            everything.order_by()
+            .values("consent_id")
+            .annotate(n=Count("id"))
+            .values_list("consent_id", "n")
+        )
+        # A visitor with records on a site the user was not granted is not theirs to erase.
+        elsewhere = (
+            set()
+            if request.user.is_superuser
+            else set(
+                everything.exclude(site_id__in=granted_site_ids(request)).values_list(
+                    "consent_id", flat=True
+                )
+            )
+        )
+        if request.POST.get("confirmed") == "yes":
+            actor = request.user.get_username()
+            erased = [
+                records.erase(consent_id, actor=actor)
+                for consent_id in consent_ids
+                if consent_id not in elsewhere
+            ]
+            messages.success(request, f"Erased {sum(erased)} records of {len(erased)} visitor(s).")
+            if elsewhere:
+                messages.error(
+                    request,
+                    f"{len(elsewhere)} visitor(s) also have records on sites you were not "
+                    "granted: not erased.",
+                )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/consent/consentrecord/erase_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Erase visitors' records",
+                "opts": self.opts,
+                "selected": queryset.values_list("pk", flat=True),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "visitors": [
+                    (
+                        str(consent_id) if self.sees_consent_ids(request) else short_id(consent_id),
+                        counts.get(consent_id, 0),
+                        consent_id in elsewhere,
+                    )
+                    for consent_id in consent_ids
+                ],
+                "erasable": len(set(consent_ids) - elsewhere),
+            },
+        )
+
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(EvidenceAdmin):
+class AuditEventAdmin(EvidenceAdmin, SiteScopedAdmin):
     list_display = ("created_at", "actor", "action", "object_type", "object_repr", "site_key")
     list_filter = ("action", "object_type", "site_key", ("created_at", admin.DateFieldListFilter))
     search_fields = ("actor", "object_repr", "object_id")
     date_hierarchy = "created_at"
 
+    def site_scope(self, request: HttpRequest) -> Q:
+        keys = Site.objects.filter(pk__in=granted_site_ids(request)).values_list("key", flat=True)
+        scope = Q(site_key__in=list(keys))
+        # Changes to what every site shares (categories) to those who may make them.
+        if request.user.has_perm("consent.change_category"):
+            scope |= Q(site_key="")
+        return scope
+
 
 @admin.register(ChainLink)
 class ChainLinkAdmin(EvidenceAdmin):
+    """Links span every site: the privacy role's and superusers' (view_chainlink)."""
+
     list_display = ("seq", "kind", "row_id", "hash", "sealed_at")
     list_filter = ("kind",)
     search_fields = ("=row_id", "=hash")
+
 
 # Exports, the statistics dashboard and cookie scans register themselves.
 from . import admin_ops  # noqa: E402, F401

@@ -1,7 +1,9 @@
 """The operations side of the console: exports, the statistics dashboard, cookie scans.
 
-Marketing ops request exports and scans here; Celery tasks do the work and these pages
-show the outcome. Nobody edits an export, a statistic or a scan's findings.
+Marketing ops read statistics and request scans here; exports (they hold consent ids)
+are the privacy role's. Celery tasks do the work and these pages show the outcome.
+Nobody edits an export, a statistic or a scan's findings. Each is limited to the sites
+granted to the user (consent.admin_access).
 """
 
 from django.contrib import admin, messages
@@ -14,7 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import audit, charts, exports, scanner, stats, tasks
-from .models import CookieScan, DailyStat, ExportJob, JobStatus, Method, Site
+from .admin_access import SiteScopedAdmin, granted_sites
+from .models import CookieScan, DailyStat, ExportJob, JobStatus, Method
 
 
 def _size(count: int) -> str:
@@ -26,7 +29,7 @@ def _size(count: int) -> str:
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
+class ExportJobAdmin(SiteScopedAdmin):
     list_display = (
         "__str__",
         "created_at",
@@ -54,6 +57,14 @@ class ExportJobAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return self.fields if obj is None else self.fields + self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "site" in form.base_fields and not request.user.is_superuser:
+            # "Every site" is every site of the platform: only superusers export that.
+            form.base_fields["site"].required = True
+            form.base_fields["site"].help_text = ""
+        return form
 
     def get_changeform_initial_data(self, request):
         # The records list links here with its filters, e.g. ?site=3.
@@ -96,6 +107,11 @@ class ExportJobAdmin(admin.ModelAdmin):
         if path is not None:
             path.unlink(missing_ok=True)
 
+    def delete_queryset(self, request, queryset):
+        # The list's "delete selected" too: no file of consent ids outlives its job.
+        for job in queryset:
+            self.delete_model(request, job)
+
     def get_urls(self):
         return [
             path(
@@ -111,7 +127,7 @@ class ExportJobAdmin(admin.ModelAdmin):
         and each download is an AuditEvent."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        job = get_object_or_404(ExportJob, pk=job_id, status=JobStatus.DONE)
+        job = get_object_or_404(self.get_queryset(request), pk=job_id, status=JobStatus.DONE)
         file = exports.file_path(job)
         if file is None or not file.exists():
             raise Http404("The export file is gone; request the export again.")
@@ -135,7 +151,7 @@ PERIODS = (7, 30, 90)
 
 
 @admin.register(DailyStat)
-class DailyStatAdmin(admin.ModelAdmin):
+class DailyStatAdmin(SiteScopedAdmin):
     """Its list is the dashboard: consent rates over time and the share of opt-out signals."""
 
     list_display = ("date", "site", "method", "total", "gpc", "dnt")
@@ -152,7 +168,7 @@ class DailyStatAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        sites = list(Site.objects.all())
+        sites = list(granted_sites(request))
         if not sites:
             return TemplateResponse(
                 request,
@@ -216,7 +232,7 @@ class DailyStatAdmin(admin.ModelAdmin):
 
 
 @admin.register(CookieScan)
-class CookieScanAdmin(admin.ModelAdmin):
+class CookieScanAdmin(SiteScopedAdmin):
     list_display = ("__str__", "site", "created_at", "requested_by", "status", "pages", "leaks")
     list_filter = ("status", "site")
     fields = ("site", "urls")

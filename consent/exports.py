@@ -4,7 +4,8 @@ Files are written to ``CONSENT_EXPORT_DIR`` one row at a time from a database cu
 (``iterator(chunk_size=...)``), so memory stays flat whether a job holds ten records or
 ten million; ``bench/export_memory`` prints the peak for 1,000,000. A file appears under
 its final name only once it is complete (written as ``.part``, then renamed), so a
-download never serves half an export.
+download never serves half an export. Files hold consent ids: they are created 0600 in a
+0700 directory (consent.owner_only).
 
 JSON Lines: one record per line, named after the information fields of ISO/IEC TS
 27560:2023 ("Privacy technologies: consent record information structure") in the
@@ -50,6 +51,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import owner_only
 from .models import (
     REQUIRED,
     Category,
@@ -214,12 +216,11 @@ def _flag(value: bool | None) -> str:
 
 def write(job: ExportJob) -> tuple[str, int, int]:
     """Write the job's file; returns (file name, rows, bytes)."""
-    directory = export_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = owner_only.directory(export_dir())
     name = f"consent-export-{job.pk}.{job.format}"
     partial = directory / f"{name}.part"
     writer = _write_jsonl if job.format == ExportJob.Format.JSONL else _write_csv
-    with partial.open("w", encoding="utf-8", newline="") as out:
+    with owner_only.open_for_writing(partial, "w", encoding="utf-8", newline="") as out:
         rows = writer(job, out)
     os.replace(partial, directory / name)
     return name, rows, (directory / name).stat().st_size

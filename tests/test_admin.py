@@ -75,7 +75,7 @@ def test_records_are_found_by_consent_id(superuser_client, record):
 @pytest.mark.parametrize(
     "query",
     [
-        {"method": "custom"},
+        {"method__exact": "custom"},
         {"allowed": "functional"},
         {"allowed": "-advertising"},
         {"outdated": "yes"},
@@ -120,6 +120,10 @@ def test_the_required_category_has_no_delete_in_the_admin(superuser_client, site
 
 
 class TestMarketingOps:
+    @pytest.fixture(autouse=True)
+    def _granted_the_demo_site(self, site, marketing_user):
+        site.staff.add(marketing_user)
+
     def test_can_edit_vendors_and_texts(self, marketing_client, site):
         assert marketing_client.get(reverse("admin:consent_vendor_changelist")).status_code == 200
         assert marketing_client.get(reverse("admin:consent_bannertext_add")).status_code == 200

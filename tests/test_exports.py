@@ -7,7 +7,8 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
+from django.test import Client
 from django.urls import reverse
 
 from consent import exports
@@ -18,6 +19,17 @@ from tests.ops import decide
 
 pytestmark = pytest.mark.django_db
 VISITOR = uuid.UUID("5a1e0c6e-0d7b-4b43-9a43-0c7d1f0b2f11")
+
+
+@pytest.fixture
+def privacy_client(site) -> Client:
+    """Exports hold consent ids: the privacy role requests them (granted the demo site)."""
+    user = User.objects.create_user("privacy", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Privacy"))
+    site.staff.add(user)
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture(autouse=True)
@@ -60,15 +72,29 @@ def test_csv_has_one_row_per_record_with_a_column_per_category(site, decisions):
     assert job.row_count == 4
     rows = list(csv.DictReader(io.StringIO(read(job))))
     assert list(rows[0]) == [
-        "record_id", "consent_id", "site", "policy_version", "texts_hash", "method",
-        "functional", "advertising",
-        "gpc", "dnt", "language", "page_url", "ip_prefix", "created_at", "expires_at",
+        "record_id",
+        "consent_id",
+        "site",
+        "policy_version",
+        "texts_hash",
+        "method",
+        "functional",
+        "advertising",
+        "gpc",
+        "dnt",
+        "language",
+        "page_url",
+        "ip_prefix",
+        "created_at",
+        "expires_at",
     ]
     first = rows[0]
     assert first["record_id"] == str(decisions[0].pk)
     assert first["site"] == "demo"
     assert (first["method"], first["functional"], first["advertising"]) == (
-        "accept_all", "true", "true",
+        "accept_all",
+        "true",
+        "true",
     )
     assert first["created_at"] == "2026-03-01T23:59:00Z"
     assert first["page_url"] == "https://shop.example/cart"
@@ -151,42 +177,76 @@ def test_an_unwritable_directory_marks_the_job_failed(site, decisions, settings,
     assert "Error" in job.error
 
 
-def test_marketing_ops_request_an_export_and_download_it(
-    marketing_client, site, decisions, django_capture_on_commit_callbacks
+def test_the_privacy_role_requests_an_export_and_downloads_it(
+    privacy_client, site, decisions, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketing_client.post(
+        response = privacy_client.post(
             reverse("admin:consent_exportjob_add"),
-            {"site": site.pk, "date_from": "2026-03-02", "date_to": "", "consent_id": "",
-             "format": "jsonl"},
+            {
+                "site": site.pk,
+                "date_from": "2026-03-02",
+                "date_to": "",
+                "consent_id": "",
+                "format": "jsonl",
+            },
         )
     assert response.status_code == 302
     job = ExportJob.objects.get()
-    assert (job.status, job.row_count, job.requested_by) == (JobStatus.DONE, 3, "marketing")
+    assert (job.status, job.row_count, job.requested_by) == (JobStatus.DONE, 3, "privacy")
     assert job.size_bytes == exports.file_path(job).stat().st_size
 
-    listing = marketing_client.get(reverse("admin:consent_exportjob_changelist"))
+    listing = privacy_client.get(reverse("admin:consent_exportjob_changelist"))
     download_url = reverse("admin:consent_exportjob_download", args=[job.pk])
     assert download_url in listing.content.decode()
 
-    download = marketing_client.get(download_url)
+    download = privacy_client.get(download_url)
     assert download.status_code == 200
     assert download["Content-Disposition"] == f'attachment; filename="{job.file_name}"'
     assert b"".join(download.streaming_content).decode() == read(job)
     assert AuditEvent.objects.filter(action="export", object_id=str(job.pk)).count() == 1
-    assert AuditEvent.objects.get(action="download").actor == "marketing"
+    assert AuditEvent.objects.get(action="download").actor == "privacy"
 
 
-def test_marketing_ops_cannot_change_or_delete_an_export(marketing_client, site, decisions):
+def test_nobody_changes_an_export(privacy_client, site, decisions):
     job = run(site=site)
 
-    change = marketing_client.post(
+    change = privacy_client.post(
         reverse("admin:consent_exportjob_change", args=[job.pk]), {"format": "jsonl"}
     )
-    delete = marketing_client.post(reverse("admin:consent_exportjob_delete", args=[job.pk]))
 
     assert change.status_code == 403
-    assert delete.status_code == 403
+    job.refresh_from_db()
+    assert job.format == ExportJob.Format.CSV
+
+
+def test_deleting_exports_from_the_list_deletes_their_files(privacy_client, site, decisions):
+    jobs = [run(site=site), run(site=site, format=ExportJob.Format.JSONL)]
+    files = [exports.file_path(job) for job in jobs]
+    assert all(file.exists() for file in files)
+
+    response = privacy_client.post(
+        reverse("admin:consent_exportjob_changelist"),
+        {"action": "delete_selected", "_selected_action": [j.pk for j in jobs], "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    assert not ExportJob.objects.exists()
+    assert [file.exists() for file in files] == [False, False]
+
+
+def test_marketing_ops_cannot_list_request_or_download_exports(
+    marketing_client, marketing_user, site, decisions
+):
+    site.staff.add(marketing_user)
+    job = run(site=site)
+
+    listing = marketing_client.get(reverse("admin:consent_exportjob_changelist"))
+    request = marketing_client.post(reverse("admin:consent_exportjob_add"), {"site": site.pk})
+    download = marketing_client.get(reverse("admin:consent_exportjob_download", args=[job.pk]))
+
+    assert (listing.status_code, request.status_code, download.status_code) == (403, 403, 403)
+    assert ExportJob.objects.count() == 1
 
 
 def test_staff_without_the_permission_cannot_download(client, site, decisions):
@@ -198,17 +258,22 @@ def test_staff_without_the_permission_cannot_download(client, site, decisions):
     assert response.status_code == 403
 
 
-def test_an_unfinished_export_has_no_download(marketing_client, site):
+def test_an_unfinished_export_has_no_download(privacy_client, site):
     job = ExportJob.objects.create(site=site)
 
-    response = marketing_client.get(reverse("admin:consent_exportjob_download", args=[job.pk]))
+    response = privacy_client.get(reverse("admin:consent_exportjob_download", args=[job.pk]))
 
     assert response.status_code == 404
 
 
-def test_the_records_list_links_to_an_export_of_the_filtered_site(marketing_client, site):
-    response = marketing_client.get(
-        reverse("admin:consent_consentrecord_changelist"), {"site__id__exact": site.pk}
-    )
+def test_the_records_list_links_to_an_export_of_the_filtered_site(
+    privacy_client, marketing_client, marketing_user, site
+):
+    site.staff.add(marketing_user)
+    url = reverse("admin:consent_consentrecord_changelist")
+    link = f"{reverse('admin:consent_exportjob_add')}?site={site.pk}"
 
-    assert f'{reverse("admin:consent_exportjob_add")}?site={site.pk}' in response.content.decode()
+    assert link in privacy_client.get(url, {"site__id__exact": site.pk}).content.decode()
+    marketing = marketing_client.get(url, {"site__id__exact": site.pk})
+    assert marketing.status_code == 200
+    assert link not in marketing.content.decode()

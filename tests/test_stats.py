@@ -91,7 +91,8 @@ def test_no_stat_holds_anything_about_a_visitor(site, decisions):
 
 
 @pytest.fixture
-def dashboard(marketing_client, site, decisions):
+def dashboard(marketing_client, marketing_user, site, decisions):
+    site.staff.add(marketing_user)  # staff see the statistics of the sites granted to them
     stats.aggregate_day(site, DAY)
     stats.aggregate_day(site, date(2026, 3, 1))
 

@@ -1,12 +1,12 @@
 """Seed the demo site and local logins. Safe to run again: it never duplicates anything."""
 
-import os
 import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
+from consent import owner_only
 from consent.models import BannerText, Category, CookieDefinition, PolicyVersion, Site, Vendor
 
 DEMO_VENDORS = [
@@ -134,9 +134,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo site '{site.name}' ready: embed /c/{site.key}.js, page /demo/")
         if not no_users:
             self.ensure_user("admin", superuser=True)
-            self.ensure_user("marketing", group="Marketing ops")
+            # Staff see the sites granted to them: both roles are granted the demo site.
+            site.staff.add(self.ensure_user("marketing", group="Marketing ops"))
+            site.staff.add(self.ensure_user("privacy", group="Privacy"))
 
-    def ensure_user(self, username: str, superuser: bool = False, group: str = "") -> None:
+    def ensure_user(self, username: str, superuser: bool = False, group: str = "") -> User:
         password_file = settings.VAR_DIR / f"{username}-password.txt"
         user = User.objects.filter(username=username).first()
         if user is None:
@@ -146,10 +148,11 @@ class Command(BaseCommand):
             )
             if group:
                 user.groups.add(Group.objects.get(name=group))
-            password_file.write_text(password + "\n")
-            os.chmod(password_file, 0o600)
+            with owner_only.open_for_writing(password_file) as out:
+                out.write(password + "\n")
         if password_file.exists():
             password = password_file.read_text().strip()
             self.stdout.write(f"  login {username} / {password}")
         else:
             self.stdout.write(f"  login {username} (password set earlier)")
+        return user
