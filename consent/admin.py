@@ -111,7 +111,8 @@ class BannerTextInline(admin.TabularInline):
 
 
 # What a site's records prove, and for how long: the privacy role's, not Marketing ops'.
-EVIDENCE_SETTINGS = ("allowed_origins", "retention_days")
+# The key names the site in every embed and in its audit events.
+EVIDENCE_SETTINGS = ("key", "allowed_origins", "retention_days")
 
 
 @admin.register(Site)

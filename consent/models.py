@@ -416,10 +416,9 @@ class ConsentRecord(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.consent_id} {self.method} {self.created_at:%Y-%m-%d %H:%M}"
-
-    def allowed(self, slug: str) -> bool:
-        return slug == REQUIRED or bool(self.categories.get(slug))
+        # No consent id: this string is shown wherever the admin names a record, and
+        # only the privacy role sees whole ids.
+        return f"Record #{self.pk} {self.method} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class AuditEvent(AppendOnlyModel):

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from .models import Category, ConsentRecord, DailyStat, Site
@@ -24,12 +25,15 @@ def aggregate_day(site: Site, day: date) -> int:
     """Recompute the site's DailyStat rows for one day; returns how many rows it holds."""
     slugs = list(Category.objects.filter(required=False).values_list("slug", flat=True))
     start, end = day_bounds(day)
+    # Each slug is a key of the JSON column through KeyTransform, never spliced into a
+    # lookup string, where a slug such as "in" or "contains" would name a lookup.
+    keys = {f"slug_{i}": KeyTransform(slug, "categories") for i, slug in enumerate(slugs)}
     counts = {
-        f"allowed_{i}": Count("id", filter=Q(**{f"categories__{slug}": True}))
-        for i, slug in enumerate(slugs)
+        f"allowed_{i}": Count("id", filter=Q(**{f"slug_{i}": True})) for i in range(len(slugs))
     }
     rows = (
         ConsentRecord.objects.filter(site=site, created_at__gte=start, created_at__lt=end)
+        .alias(**keys)
         .order_by()
         .values("method")
         .annotate(

@@ -8,8 +8,9 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from consent import records, stats
-from consent.models import DailyStat
+from consent.models import Category, DailyStat
 from consent.policy import Signals
+from consent.siteconfig import get_bundle
 from consent.tasks import aggregate_daily_stats
 from tests.ops import decide
 
@@ -152,3 +153,22 @@ def test_the_statistics_can_be_recomputed_by_hand(site, decisions, monkeypatch, 
 
     assert capsys.readouterr().out == "6 daily statistics rows recomputed over 3 days.\n"
     assert DailyStat.objects.filter(date=date(2026, 3, 1)).get().method == "accept_all"
+
+
+def test_a_category_slug_that_is_also_a_lookup_name_is_counted_as_a_key(site):
+    Category.objects.create(slug="contains", name="Contains", description="x", order=3)
+    records.record_consent(
+        get_bundle("demo", fresh=True),
+        categories={"functional": False, "advertising": False, "contains": True},
+        policy_version=1,
+        method="custom",
+        signals=Signals(),
+        language="en",
+        page_url="https://shop.example/",
+        now=at(5),
+    )
+
+    assert stats.aggregate_day(site, DAY) == 1
+    assert rows(site) == {
+        "custom": (1, {"functional": 0, "advertising": 0, "contains": 1}, 0, 0),
+    }

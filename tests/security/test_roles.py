@@ -107,15 +107,18 @@ class TestEvidenceSettings:
             marketing,
             site_url(site),
             name="Demo shop (renamed)",
+            key="stolen-key",
             retention_days="400",
             allowed_origins="https://evil.example",
         )
 
+        assert 'name="key"' not in page
         assert 'name="retention_days"' not in page
         assert 'name="allowed_origins"' not in page
         assert (status, errors) == (302, {})
         site.refresh_from_db()
         assert site.name == "Demo shop (renamed)"
+        assert site.key == "demo"
         assert site.retention_days == 1095
         assert "https://evil.example" not in site.origins()
 
