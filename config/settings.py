@@ -336,6 +336,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every manage.py command
 # The client address as the rest of the platform reads it (X-Forwarded-For only behind
 # NUM_PROXIES trusted proxies).
 AXES_CLIENT_IP_CALLABLE = "consent.api.throttles.client_ip"

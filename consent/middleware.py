@@ -5,17 +5,18 @@ itself from sending what the visitor has not allowed:
 
 - ``request.consent`` answers ``allowed("advertising")`` from the visitor's stored choice
   (consent.choice) and the ``Sec-GPC`` / ``DNT`` headers, through ``policy.is_allowed``.
-- ``Set-Cookie`` headers for cookies of categories that are not allowed are removed;
-  cookies no definition knows are removed too unless ``CONSENT_UNKNOWN_COOKIES = "allow"``.
-  Required cookies (``CONSENT_REQUIRED_COOKIES``, the consent cookie, the Required
-  category's definitions) always pass, and so does a view's own deletion of a cookie.
-- A refused category's cookies that the browser still sends are expired, on the host and
-  every parent domain and on the definition's path, HttpOnly ones included.
-- HTML responses get a per-request CSP (django-csp): ``script-src``, ``img-src``,
-  ``connect-src`` and ``frame-src`` list only the hosts of vendors in allowed categories,
-  so a vendor tag that slipped past the banner is still blocked by the browser.
+- ``Set-Cookie`` headers for cookies of categories that are not allowed are removed, and
+  a refused category's cookies that the browser still sends are expired, a bounded
+  number per response (consent.cookies).
+- HTML responses get a per-request CSP listing only the hosts of vendors in allowed
+  categories (consent.csp).
 - ``Vary: Cookie, Sec-GPC, DNT`` on every response that depends on those, so no shared
   cache serves one visitor's page to another.
+
+It enforces the pages of the site under ``CONSENT_ENFORCED_PATHS`` (path prefixes;
+default: the whole site). Everything else is left as it is: on the platform itself that
+is the console (the admin, the API docs), whose CSP is the fixed one in settings, so no
+vendor host entered in the admin can ever widen it.
 
 The stored choice counts only while it answers the current policy version: after a
 material change (a new PolicyVersion) it is no choice at all, exactly as in the banner,
@@ -24,42 +25,43 @@ answers (or sends GPC/DNT).
 
 Place it after ``csp.middleware.CSPMiddleware`` (its policy must be computed before the
 header is written) and before the session, CSRF and messages middleware (it must see
-the cookies they set); it refuses to start otherwise. A view cached with ``cache_page``
-that reads consent needs ``consent.decorators.vary_on_consent`` under it, since the view
-cache stores the response before any middleware adds ``Vary``; the site-wide cache
-middleware needs nothing. It never queries the database on a warm cache, and an admin
-change reaches every process as the site's bundle does (``siteconfig.RECHECK_SECONDS``).
+the cookies they set); consent.checks reports any other place. A view cached with
+``cache_page`` that reads consent needs ``consent.decorators.vary_on_consent`` under it,
+since the view cache stores the response before any middleware adds ``Vary``; the
+site-wide cache middleware needs nothing. It never queries the database on a warm cache,
+and an admin change reaches every process as the site's bundle does
+(``siteconfig.RECHECK_SECONDS``).
 """
 
-import time
-from collections.abc import Callable, Iterable, Mapping
-from http.cookies import CookieError, Morsel
+from collections.abc import Callable
+from functools import cache
 from typing import NamedTuple
 
-from csp.constants import HEADER, NONCE
-from csp.utils import build_policy
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponseBase
-from django.http.request import split_domain_port
 from django.utils.cache import patch_vary_headers
-from django.utils.http import parse_http_date_safe
 
+from . import csp
 from . import models as m
-from .choice import StoredChoice
-from .policy import CookieRule, Signals, category_for_cookie, is_allowed, rule_for_cookie
+from .choice import StoredChoice, stored_value
+from .cookies import (
+    MAX_BYTES,
+    MAX_COOKIES,
+    expire_refused_cookies,
+    expiry_path,
+    remove_unallowed_cookies,
+)
+from .policy import CookieRule, Signals, category_for_cookie, is_allowed
 from .siteconfig import SiteBundle, get_bundle
 
 VARY = ("Cookie", "Sec-GPC", "DNT")
 VARY_HEADER = ", ".join(VARY)
-CSP_DIRECTIVES = ("script-src", "img-src", "connect-src", "frame-src")
 # Caps the per-process memo of cookie name -> category: request cookie names come from
 # visitors, so the memo must not grow without bound.
 MEMO_LIMIT = 2048
-EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 NO_SIGNALS = Signals()
-NONCE_MARK = "\x00nonce\x00"  # stands for the request's nonce in a memoised header
 
 
 class ConsentState(NamedTuple):
@@ -100,7 +102,7 @@ class VisitorConsent:
         rules = self._rules = current_rules()
         meta = self._request.META
         self._state = rules.state_for(
-            self._request.COOKIES.get(rules.cookie_name, ""),
+            stored_value(meta.get("HTTP_COOKIE", ""), rules.cookie_name),
             meta.get("HTTP_SEC_GPC", ""),
             meta.get("HTTP_DNT", ""),
         )
@@ -145,13 +147,15 @@ class SiteRules:
     def __init__(self, bundle: SiteBundle | None) -> None:
         self.fingerprint = (bundle.config_etag, bundle.hosts_by_category) if bundle else None
         self.cookie_name = bundle.cookie_name if bundle else "consent"
-        # Without a site no choice can be current (versions start at 1): fail closed.
-        self.policy_version = bundle.policy_version if bundle else 0
+        # Without a site no choice can be current (no stored version is negative).
+        self.policy_version = bundle.policy_version if bundle else -1
         self.optional_categories = bundle.optional_categories if bundle else ()
         self.rules: tuple[CookieRule, ...] = bundle.rules if bundle else ()
         self.required_names = frozenset(settings.CONSENT_REQUIRED_COOKIES) | {self.cookie_name}
         self.unknown_allowed = unknown_cookies_setting() == "allow"
-        self.hosts = bundle.hosts_by_category if bundle else {}
+        self.expire_max_cookies = getattr(settings, "CONSENT_EXPIRE_MAX_COOKIES", MAX_COOKIES)
+        self.expire_max_bytes = getattr(settings, "CONSENT_EXPIRE_MAX_BYTES", MAX_BYTES)
+        self.hosts = csp.safe_hosts(bundle.hosts_by_category) if bundle else {}
         self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
         self.csp_directives = policy.get("DIRECTIVES")
@@ -159,8 +163,9 @@ class SiteRules:
         self.debug = settings.DEBUG
         self._states: dict[tuple[str, str, str], ConsentState] = {}
         self._categories: dict[str, str | None] = {}
+        self._paths: dict[CookieRule, str | None] = {}
         self._sources: dict[frozenset[str], dict[str, list]] = {}
-        self._headers: dict[tuple[frozenset[str], bool], str] = {}
+        self._headers: dict[tuple[frozenset[str], bool], str | None] = {}
 
     def state_for(self, stored: str, gpc: str, dnt: str) -> ConsentState:
         """The consent state for a consent cookie value and the two signal headers."""
@@ -199,33 +204,42 @@ class SiteRules:
                 self._categories[cookie_name] = category
             return category
 
+    def expiry_path(self, rule: CookieRule) -> str | None:
+        """The path a definition's cookies are expired on; None when it is unsafe (which
+        is logged once per process and bundle, not once per request)."""
+        try:
+            return self._paths[rule]
+        except KeyError:
+            path = self._paths[rule] = expiry_path(rule)
+            return path
+
     def csp_sources(self, allowed: frozenset[str]) -> dict[str, list]:
         """Sources to add per directive: our nonce, and the hosts of allowed vendors."""
         try:
             return self._sources[allowed]
         except KeyError:
-            hosts = [
+            hosts = (
                 host
                 for category in (m.REQUIRED, *self.optional_categories)
                 if category == m.REQUIRED or category in allowed
                 for host in self.hosts.get(category, ())
-            ]
-            sources = {directive: list(hosts) for directive in CSP_DIRECTIVES}
-            sources["script-src"].insert(0, NONCE)
-            self._sources[allowed] = sources
+            )
+            sources = self._sources[allowed] = csp.sources(hosts)
             return sources
 
-    def csp_header(self, allowed: frozenset[str], nonce: str | None) -> str:
+    def csp_header(self, allowed: frozenset[str], nonce: str | None) -> str | None:
         """The whole header: the configured policy plus ``csp_sources``. Built once per
         set of allowed categories, where django-csp would build it on every request."""
         key = (allowed, bool(nonce))
         try:
             header = self._headers[key]
         except KeyError:
-            update = _merged_update(self.csp_sources(allowed), self.csp_directives, {}, {})
-            header = build_policy(update=update, nonce=NONCE_MARK if nonce else None)
-            self._headers[key] = header
-        return header.replace(NONCE_MARK, nonce) if nonce else header
+            header = self._headers[key] = csp.header(
+                self.csp_sources(allowed), self.csp_directives, nonce
+            )
+        if header is None or not nonce:
+            return header
+        return header.replace(csp.NONCE_MARK, nonce)
 
 
 _current: SiteRules | None = None
@@ -247,10 +261,17 @@ def current_rules() -> SiteRules:
     return rules
 
 
+@cache
+def enforced_paths() -> tuple[str, ...]:
+    """The path prefixes of the enforced site's pages (CONSENT_ENFORCED_PATHS)."""
+    return tuple(getattr(settings, "CONSENT_ENFORCED_PATHS", None) or ("/",))
+
+
 def forget_rules(**kwargs) -> None:
     """Drops this process's copy of the rules: a setting they depend on changed."""
     global _current
     _current = None
+    enforced_paths.cache_clear()
 
 
 def _forget_on_setting(setting: str, **kwargs) -> None:
@@ -270,218 +291,25 @@ def unknown_cookies_setting() -> str:
     return value
 
 
-def _position(middleware: list[str], path: str) -> int | None:
-    return middleware.index(path) if path in middleware else None
-
-
-def check_order(middleware: list[str], own: str) -> None:
-    """A wrong position fails silently (a CSP without consent, unfiltered cookies), so
-    it stops the server instead."""
-    position = _position(middleware, own)
-    if position is None:
-        return
-    csp = _position(middleware, "csp.middleware.CSPMiddleware")
-    if csp is not None and csp > position:
-        raise ImproperlyConfigured(
-            f"{own} must come after csp.middleware.CSPMiddleware in MIDDLEWARE: the "
-            "consent-aware policy has to be in place before django-csp writes the header."
-        )
-    for cookie_setter in (
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",
-        "django.contrib.messages.middleware.MessageMiddleware",
-    ):
-        other = _position(middleware, cookie_setter)
-        if other is not None and other < position:
-            raise ImproperlyConfigured(
-                f"{own} must come before {cookie_setter} in MIDDLEWARE, so that it sees "
-                "the cookies that middleware sets."
-            )
-
-
 class ConsentMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
-        check_order(list(settings.MIDDLEWARE), f"{__name__}.{type(self).__qualname__}")
-        unknown_cookies_setting()
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         consent = VisitorConsent(request)
         request.consent = consent
         response = self.get_response(request)
         varies = consent.consulted
-        if response.cookies or "Set-Cookie" in response:
-            varies |= remove_unallowed_cookies(response, consent)
-        is_page = response.get("Content-Type", "").startswith("text/html")
-        if is_page and request.COOKIES:
-            varies |= expire_refused_cookies(request, response, consent)
-        if is_page:
-            varies |= add_consented_sources(request, response, consent)
+        if request.path_info.startswith(enforced_paths()):
+            if response.cookies or "Set-Cookie" in response:
+                varies |= remove_unallowed_cookies(response, consent)
+            if response.get("Content-Type", "").startswith("text/html"):
+                if request.COOKIES:
+                    varies |= expire_refused_cookies(request, response, consent)
+                varies |= csp.add_consented_sources(request, response, consent)
         if varies:
             if "Vary" in response:
                 patch_vary_headers(response, VARY)
             else:
                 response.headers["Vary"] = VARY_HEADER
         return response
-
-
-def _is_deletion(morsel: Morsel) -> bool:
-    max_age = str(morsel["max-age"])
-    if max_age:
-        return max_age.lstrip("-").isdigit() and int(max_age) <= 0
-    expires = parse_http_date_safe(morsel["expires"]) if morsel["expires"] else None
-    return expires is not None and expires < time.time()
-
-
-def remove_unallowed_cookies(response: HttpResponseBase, consent: VisitorConsent) -> bool:
-    """Removes the Set-Cookie headers the visitor has not allowed; True when the outcome
-    depended on the visitor's consent."""
-    depended = False
-    for key, morsel in list(response.cookies.items()):
-        keep, optional = _may_set(morsel.key, consent)
-        depended |= optional
-        if not keep and not _is_deletion(morsel):
-            del response.cookies[key]
-    # A raw header bypasses response.cookies; Django sends it as well.
-    raw = response.headers.get("Set-Cookie")
-    if raw is not None:
-        keep, optional = _may_set(raw.partition("=")[0].strip(), consent)
-        depended |= optional
-        if not keep:
-            del response.headers["Set-Cookie"]
-    return depended
-
-
-def _may_set(name: str, consent: VisitorConsent) -> tuple[bool, bool]:
-    """(may this cookie be set, did the answer depend on consent)."""
-    category = consent.rules.category_of(name)
-    if category is None:
-        return consent.rules.unknown_allowed, False
-    if category == m.REQUIRED:
-        return True, False
-    return category in consent.state.allowed, True
-
-
-def expire_refused_cookies(
-    request: HttpRequest, response: HttpResponseBase, consent: VisitorConsent
-) -> bool:
-    """Expires the cookies of refused categories the browser still holds; True if it
-    did. Only the server can do this for HttpOnly cookies; the banner does the same for
-    the rest. Pages only: a script or an API response may be cached publicly."""
-    rules = consent.rules
-    refused = consent.state.refused
-    if not refused:
-        return False
-    domains = None
-    for name in request.COOKIES:
-        if rules.category_of(name) not in refused or name in response.cookies:
-            continue
-        rule = rule_for_cookie(name, rules.rules)
-        if rule is None:
-            continue
-        if domains is None:
-            domains = cookie_domains(request)
-        # A __Host- cookie is always host-only on "/" (RFC 6265bis §4.1.3.2).
-        if name.startswith("__Host-"):
-            _expire(response, name, "/", "", secure=True)
-            continue
-        for domain in domains:
-            _expire(response, name, rule.path or "/", domain, request.is_secure())
-    return domains is not None
-
-
-def cookie_domains(request: HttpRequest) -> list[str]:
-    """Every domain a cookie the browser sent us can have been set for: none (host-only),
-    the host itself and each parent domain. A definition's declared domain is one of
-    these whenever the browser would send that cookie here at all."""
-    try:
-        host, _port = split_domain_port(request.get_host())
-    except DisallowedHost:
-        return [""]
-    labels = host.split(".")
-    if not host or labels[-1].isdigit() or host.startswith("["):
-        return [""]  # an IP address: only host-only cookies exist
-    return ["", *(".".join(labels[i:]) for i in range(len(labels) - 1))]
-
-
-def _expire(response: HttpResponseBase, name: str, path: str, domain: str, secure: bool) -> None:
-    morsel = Morsel()
-    try:
-        morsel.set(name, "", '""')
-    except CookieError:
-        return  # not a name a Set-Cookie header can carry
-    morsel["expires"] = EXPIRED
-    morsel["max-age"] = 0
-    morsel["path"] = path
-    if domain:
-        morsel["domain"] = domain
-    if secure or name.startswith(("__Secure-", "__Host-")):
-        morsel["secure"] = True
-    # response.cookies is keyed by name, but each variant is its own Set-Cookie header:
-    # the handlers write every Morsel under the Morsel's own name.
-    key = name if not domain else f"{name}; Domain={domain}; Path={path}"
-    dict.__setitem__(response.cookies, key, morsel)
-
-
-def add_consented_sources(
-    request: HttpRequest, response: HttpResponseBase, consent: VisitorConsent
-) -> bool:
-    """Adds our nonce and the allowed vendors' hosts to a page's CSP (browsers apply a
-    CSP to documents only); True when that policy depends on the visitor's consent.
-
-    A view that adjusted its policy with django-csp's decorators gets the hosts added to
-    its own adjustments, for django-csp to build; every other response gets the header
-    from a per-site memo, and django-csp leaves a header that is already there alone.
-    """
-    # django-csp's decorators leave their marks in the response's __dict__; looking
-    # there costs far less than getattr() missing on nearly every response.
-    marks = response.__dict__
-    if HEADER in response or marks.get("_csp_exempt"):
-        return False
-    rules = consent.rules
-    if rules.debug and response.status_code in (404, 500):
-        return False  # django-csp leaves Django's debug pages alone
-    config = marks.get("_csp_config")
-    replace = marks.get("_csp_replace")
-    update = marks.get("_csp_update")
-    allowed = consent.state.allowed
-    if config is None:
-        config = rules.csp_directives
-        if config is None or request.path_info.startswith(rules.csp_excluded):
-            return False
-        if replace is None and update is None:
-            nonce = request.__dict__.get("_csp_nonce")
-            response.headers[HEADER] = rules.csp_header(allowed, nonce)
-            return rules.csp_depends_on_consent
-    sources = rules.csp_sources(allowed)
-    response._csp_update = _merged_update(sources, config, replace or {}, update or {})
-    return rules.csp_depends_on_consent
-
-
-def _merged_update(
-    sources: Mapping[str, list], config: Mapping, replace: Mapping, update: Mapping
-) -> dict[str, list]:
-    merged = dict(update)
-    for directive, values in sources.items():
-        if directive in replace:
-            if replace[directive] is None:
-                continue  # the view dropped it on purpose: default-src applies
-        elif config.get(directive) is None:
-            fallback = config.get("default-src")
-            if fallback is None:
-                continue  # nothing restricts this directive, so nothing to add to
-            values = [*_as_list(fallback), *values]
-        merged[directive] = [*_as_list(merged.get(directive)), *values]
-    return merged
-
-
-def _as_list(value: object) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, set):
-        return sorted(value)
-    if isinstance(value, Iterable):
-        return list(value)
-    return [value]

@@ -12,6 +12,15 @@ from dataclasses import dataclass
 from .models import REQUIRED
 
 
+def is_signal(value: str) -> bool:
+    """Only the exact value "1" is a signal (GPC spec §3, DNT §5.2); "0", "true" or
+    garbage are not. A header a client sent twice reaches us joined by commas
+    (RFC 9110 §5.3: "1, 1"); that is still the signal when every member is "1"."""
+    if value == "1":
+        return True
+    return bool(value) and all(member.strip() == "1" for member in value.split(","))
+
+
 @dataclass(frozen=True)
 class Signals:
     """Universal opt-out signals a browser sent with the request."""
@@ -25,11 +34,7 @@ class Signals:
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> "Signals":
-        # Only the exact value "1" is a signal (GPC spec §3, DNT §5.2); "0", "true" or
-        # garbage are not.
-        return cls(
-            gpc=headers.get("Sec-GPC", "").strip() == "1", dnt=headers.get("DNT", "").strip() == "1"
-        )
+        return cls(gpc=is_signal(headers.get("Sec-GPC", "")), dnt=is_signal(headers.get("DNT", "")))
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, str]) -> "Signals":

@@ -29,7 +29,7 @@ COOKIE_PATH = re.compile(r"\A/[!#-+\--:<-~]{0,199}\Z")
 DOMAIN = re.compile(r"\.?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
 # A CSP host source: an optional `*.` wildcard, a DNS name, an optional port.
 HOST = re.compile(
-    r"(\*\.)?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*(:\d{1,5})?\Z"
+    r"(\*\.)?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*(:[0-9]{1,5})?\Z"
 )
 # BCP 47, as far as a banner's language needs: "en", "pt-BR", "zh-Hant-TW".
 LANGUAGE = re.compile(r"\A[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}\Z")

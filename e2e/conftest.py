@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -304,3 +305,47 @@ def open_page(browser, site: Site, platform: Platform):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@contextmanager
+def own_platform(
+    prepare: str = "", site_origin: str | None = None, **settings: str
+) -> Iterator[Platform]:
+    """A platform of its own, like ``platform`` but on a database no other test shares,
+    for a test that changes its data: migrated, seeded (the demo site's origin is the
+    platform's own unless given), then the Python code ``prepare`` run in
+    ``manage.py shell`` before the server starts."""
+    port = free_port()
+    site_origin = site_origin or f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="consent-e2e-own-") as scratch:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{scratch}/consent.sqlite3",
+            "VAR_DIR": scratch,
+            "DEBUG": "1",
+            "CONSENT_THROTTLE_RATE": "10000/min",
+            "RECEIPT_THROTTLE_RATE": "10000/min",
+            **settings,
+        }
+        env.pop("REDIS_URL", None)
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        quiet = {"env": env, "check": True, "stdout": subprocess.DEVNULL}
+        subprocess.run([*manage, "migrate", "--noinput"], **quiet)
+        subprocess.run([*manage, "seed_demo", "--no-users", "--origin", site_origin], **quiet)
+        if prepare:
+            subprocess.run([*manage, "shell", "--command", prepare], **quiet)
+        log = Path(scratch) / "server.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                url = f"http://127.0.0.1:{port}"
+                wait_for(f"{url}/admin/login/")
+                yield Platform(url, log)
+            finally:
+                server.terminate()
+                server.wait(10)

@@ -9,6 +9,13 @@ from tests.sites import stored_choice, views
 
 pytestmark = pytest.mark.urls("tests.sites.urls")
 
+
+@pytest.fixture(autouse=True)
+def _whole_site_enforced(settings):
+    """tests.sites is a Django site that installs the app: every page is its own."""
+    settings.CONSENT_ENFORCED_PATHS = ["/"]
+
+
 AD = '<img src="https://www.facebook.com/tr?id=1" alt="">'
 NO_AD = "no ads"
 

@@ -1,17 +1,22 @@
 """request.consent: what a view asks, answered from the stored choice and the signals
 through the one policy rule, without a database query on a warm cache."""
 
-import re
-
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
+from consent.checks import middleware_order
 from consent.choice import StoredChoice
-from consent.middleware import check_order, forget_rules
+from consent.middleware import forget_rules
 from consent.policy import Signals
 from tests.sites import CONSENT_ID, stored_choice
 
 pytestmark = pytest.mark.urls("tests.sites.urls")
+
+
+@pytest.fixture(autouse=True)
+def _whole_site_enforced(settings):
+    """tests.sites is a Django site that installs the app: every page is its own."""
+    settings.CONSENT_ENFORCED_PATHS = ["/"]
+
 
 OWN = "consent.middleware.ConsentMiddleware"
 CSP = "csp.middleware.CSPMiddleware"
@@ -74,18 +79,20 @@ def test_a_definition_change_applies_to_the_next_request(client, site):
     assert "_ga_1X2Y3Z" not in client.get("/t/analytics/").cookies
 
 
-def test_it_refuses_to_start_inside_the_csp_middleware():
-    with pytest.raises(ImproperlyConfigured, match=re.escape(f"must come after {CSP}")):
-        check_order([OWN, CSP, SESSION], OWN)
+def test_the_system_check_refuses_it_inside_the_csp_middleware():
+    (error,) = middleware_order([OWN, CSP, SESSION])
+    assert error.id == "consent.E001"
+    assert f"must come after {CSP}" in error.msg
 
 
-def test_it_refuses_to_start_where_it_cannot_see_the_session_cookie():
-    with pytest.raises(ImproperlyConfigured, match=re.escape(f"must come before {SESSION}")):
-        check_order([CSP, SESSION, OWN], OWN)
+def test_the_system_check_refuses_it_where_it_cannot_see_the_session_cookie():
+    (error,) = middleware_order([CSP, SESSION, OWN])
+    assert error.id == "consent.E002"
+    assert f"must come before {SESSION}" in error.msg
 
 
-def test_it_accepts_the_documented_order():
-    check_order([CSP, OWN, SESSION, "django.middleware.csrf.CsrfViewMiddleware"], OWN)
+def test_the_system_check_accepts_the_documented_order():
+    assert middleware_order([CSP, OWN, SESSION, "django.middleware.csrf.CsrfViewMiddleware"]) == []
 
 
 def test_it_reads_the_banners_cookie_format():

@@ -13,6 +13,13 @@ from tests.sites import set_cookie_headers, set_cookie_names, stored_choice
 
 pytestmark = pytest.mark.urls("tests.sites.urls")
 
+
+@pytest.fixture(autouse=True)
+def _whole_site_enforced(settings):
+    """tests.sites is a Django site that installs the app: every page is its own."""
+    settings.CONSENT_ENFORCED_PATHS = ["/"]
+
+
 REQUIRED = ["csrftoken", "sessionid"]
 GA = "Set-Cookie: _ga=GA1.1.1; Path=/"
 GID = "Set-Cookie: _gid=GA1.1.2; HttpOnly; Path=/"

@@ -11,6 +11,13 @@ from tests.sites import stored_choice
 
 pytestmark = pytest.mark.urls("tests.sites.urls")
 
+
+@pytest.fixture(autouse=True)
+def _whole_site_enforced(settings):
+    """tests.sites is a Django site that installs the app: every page is its own."""
+    settings.CONSENT_ENFORCED_PATHS = ["/"]
+
+
 FUNCTIONAL = [
     "www.google-analytics.com",
     "www.googletagmanager.com",

@@ -9,6 +9,12 @@ from tests.sites import set_cookie_headers, stored_choice
 pytestmark = pytest.mark.urls("tests.sites.urls")
 
 
+@pytest.fixture(autouse=True)
+def _whole_site_enforced(settings):
+    """tests.sites is a Django site that installs the app: every page is its own."""
+    settings.CONSENT_ENFORCED_PATHS = ["/"]
+
+
 def expired(name: str, path: str = "/", domain: str = "", secure: bool = False) -> str:
     return (
         f'Set-Cookie: {name}=""; '

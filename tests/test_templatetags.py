@@ -10,6 +10,12 @@ from tests.sites import stored_choice
 pytestmark = pytest.mark.urls("tests.sites.urls")
 
 
+@pytest.fixture(autouse=True)
+def _whole_site_enforced(settings):
+    """tests.sites is a Django site that installs the app: every page is its own."""
+    settings.CONSENT_ENFORCED_PATHS = ["/"]
+
+
 def render(source: str, cookie: str = "", **headers) -> str:
     request = RequestFactory().get(
         "/", HTTP_COOKIE=f"consent={cookie}" if cookie else "", **headers

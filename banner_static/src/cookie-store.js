@@ -1,16 +1,8 @@
 // The visitor's choice lives in one first-party cookie, so it is per browser and needs
 // no login: id=<uuid>&v=<policy version>&t=<unix seconds>&m=<method>&<slug>=1|0...
+import { pickChoice } from "./choice.js";
 
-export function readChoice(name) {
-  for (const pair of document.cookie.split("; ")) {
-    if (pair.startsWith(name + "=")) {
-      const fields = new URLSearchParams(pair.slice(name.length + 1));
-      const choice = { id: fields.get("id"), v: +fields.get("v"), t: +fields.get("t"), m: fields.get("m"), on: {} };
-      fields.forEach((value, key) => { choice.on[key] = value == "1"; });
-      return choice;
-    }
-  }
-}
+export const readChoice = (name) => pickChoice(document.cookie, name);
 
 // `on` maps every optional category slug to a boolean.
 export function writeChoice(cookie, choice) {
@@ -26,6 +18,8 @@ export function writeChoice(cookie, choice) {
 }
 
 function setCookie(nameValue, maxAge, path, domain) {
+  // A ";" or "," from the configuration would add attributes of its own: not written.
+  if (/[;,\s]/.test(nameValue + path + (domain || ""))) return;
   document.cookie = nameValue + "; Max-Age=" + maxAge + "; Path=" + path +
     (domain ? "; Domain=" + domain : "") + "; SameSite=Lax" +
     (location.protocol == "https:" ? "; Secure" : "");

@@ -8,6 +8,7 @@ import { gateTags } from "./tags.js";
 import { postDecision, retryQueued } from "./api.js";
 import { pickLanguage, isRightToLeft } from "./language.js";
 import { createUI } from "./ui.js";
+import { has } from "./untrusted.js";
 
 const uuid = () =>
   "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
@@ -48,8 +49,9 @@ export default function start(config) {
     if (signal && method != signal) return;
     const ran = optional.filter(allowed);
     const before = (choice || stored || { on: {} }).on;
-    const now = {};
-    for (const slug of optional) now[slug] = !signal && (on ? !!on[slug] : true);
+    // No prototype: "__proto__" is a slug like any other, and an unknown key is no yes.
+    const now = Object.create(null);
+    for (const slug of optional) now[slug] = !signal && (on ? has(on, slug) && !!on[slug] : true);
     if (method == "custom" && ran.some((slug) => !now[slug])) method = "withdraw";
     id = id || uuid();
     choice = { id, v: config.policyVersion, t: Math.floor(Date.now() / 1000), m: method, on: now };
@@ -66,7 +68,7 @@ export default function start(config) {
     });
     consentUpdate(allowed);
     activateTags();
-    const off = optional.filter((slug) => before[slug] && !now[slug]);
+    const off = optional.filter((slug) => has(before, slug) && before[slug] && !now[slug]);
     if (off.length) {
       expireCookies(categories.filter((category) => off.includes(category.slug)).flatMap((category) => category.cookies), config.cookie.domain);
     }

@@ -6,6 +6,7 @@
 // never moves the page's content). Second layer: a modal dialog that traps Tab, closes on
 // Esc and gives focus back to whatever opened it.
 import { h } from "./dom.js";
+import { has, webUrl } from "./untrusted.js";
 import css from "./banner.css";
 
 const FOCUSABLE = "button,input:not(:disabled),a[href],summary";
@@ -23,7 +24,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
 
   const button = (label, onclick, extra) => h("button", { class: "b " + (extra || ""), onclick }, label);
   const closeButton = (onclick) => h("button", { class: "x", "aria-label": texts.close, onclick }, "×");
-  const privacyLink = config.privacyUrl && h("a", { href: config.privacyUrl }, texts.privacy);
+  const privacyLink = webUrl(config.privacyUrl) && h("a", { href: config.privacyUrl }, texts.privacy);
   let opener;
 
   const bar = h(
@@ -39,10 +40,10 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
     ),
   );
 
-  const switches = {};
+  const switches = Object.create(null);
   const lifetime = (days) => (days == null ? texts.session : days + " " + (days == 1 ? texts.day : texts.days));
   const sections = config.categories.map(({ slug, required, vendors, cookies }) => {
-    const words = texts.categories[slug] || { name: slug };
+    const words = (has(texts.categories, slug) && texts.categories[slug]) || { name: slug };
     switches[slug] = h("input", {
       type: "checkbox",
       role: "switch",
@@ -71,7 +72,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
           {},
           h("strong", {}, vendor.name),
           vendor.description && [" ", vendor.description],
-          vendor.privacyUrl && [" ", h("a", { href: vendor.privacyUrl, "aria-label": texts.privacy + ": " + vendor.name }, texts.privacy)],
+          webUrl(vendor.privacyUrl) && [" ", h("a", { href: vendor.privacyUrl, "aria-label": texts.privacy + ": " + vendor.name }, texts.privacy)],
         ))),
       ),
       cookies.length > 0 && h(
@@ -92,7 +93,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   });
 
   const save = () => {
-    const on = {};
+    const on = Object.create(null);
     for (const slug in switches) on[slug] = switches[slug].checked;
     decide(on, "custom");
   };

@@ -1,0 +1,76 @@
+"""System checks for a project that installs ConsentMiddleware.
+
+Each mistake here fails silently at run time (a CSP without consent, cookies the
+middleware never sees, the console under a consent-aware CSP), so ``manage.py check``
+names it instead.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.urls import NoReverseMatch, reverse
+
+OWN = "consent.middleware.ConsentMiddleware"
+CSP = "csp.middleware.CSPMiddleware"
+COOKIE_SETTERS = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+)
+
+
+def middleware_order(middleware: list[str]) -> list[Error]:
+    """Where ConsentMiddleware sits in ``middleware`` against the ones it depends on."""
+    if OWN not in middleware:
+        return []
+    position = middleware.index(OWN)
+    errors = []
+    if CSP in middleware and middleware.index(CSP) > position:
+        errors.append(
+            Error(
+                f"{OWN} must come after {CSP} in MIDDLEWARE: the consent-aware policy has "
+                "to be in place before django-csp writes the header.",
+                id="consent.E001",
+            )
+        )
+    for cookie_setter in COOKIE_SETTERS:
+        if cookie_setter in middleware and middleware.index(cookie_setter) < position:
+            errors.append(
+                Error(
+                    f"{OWN} must come before {cookie_setter} in MIDDLEWARE, so that it "
+                    "sees the cookies that middleware sets.",
+                    id="consent.E002",
+                )
+            )
+    return errors
+
+
+@register("consent")
+def check_middleware(app_configs=None, **kwargs) -> list[Error | Warning]:
+    messages = middleware_order(list(settings.MIDDLEWARE))
+    if getattr(settings, "CONSENT_UNKNOWN_COOKIES", "block") not in ("block", "allow"):
+        messages.append(
+            Error('CONSENT_UNKNOWN_COOKIES must be "block" or "allow".', id="consent.E003")
+        )
+    paths = getattr(settings, "CONSENT_ENFORCED_PATHS", None) or ["/"]
+    if not all(isinstance(path, str) and path.startswith("/") for path in paths):
+        messages.append(
+            Error(
+                "CONSENT_ENFORCED_PATHS must be path prefixes starting with '/'.",
+                id="consent.E004",
+            )
+        )
+    elif OWN in settings.MIDDLEWARE:
+        try:
+            admin = reverse("admin:index")
+        except NoReverseMatch:
+            admin = None
+        if admin is not None and admin.startswith(tuple(paths)):
+            messages.append(
+                Warning(
+                    f"The admin ({admin}) is under CONSENT_ENFORCED_PATHS: vendor hosts "
+                    "entered in it would be allowed by its Content-Security-Policy.",
+                    hint="List only the prefixes of the site's own pages, e.g. ['/shop/'].",
+                    id="consent.W001",
+                )
+            )
+    return messages
