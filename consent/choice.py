@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .models import Method
-from .policy import Signals
+from .policy import Signals, is_current
 
 # Browsers keep at most 4096 bytes per cookie; anything longer was not written by us.
 # Nothing the banner writes needs more than these characters, and keeping to them makes
@@ -20,7 +20,6 @@ VALUE = re.compile(r"[A-Za-z0-9_&=-]{1,4096}")
 NUMBER = re.compile(r"[0-9]{1,10}")  # exact in a JavaScript number too
 CONSENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 METHODS = frozenset(Method.values)
-SIGNAL_METHODS = frozenset({Method.GPC, Method.DNT})
 FIELDS = frozenset({"id", "v", "t", "m"})
 
 
@@ -62,12 +61,8 @@ class StoredChoice:
         return cls(fields["id"], int(fields["v"]), int(fields["t"]), fields["m"], categories)
 
     def is_current(self, policy_version: int, signals: Signals) -> bool:
-        """Whether this choice still answers the site's question, as the banner decides:
-        a choice for another policy version is no choice (a material change asks again),
-        and a refusal the banner recorded because of GPC/DNT lapses with the signal."""
-        if self.policy_version != policy_version:
-            return False
-        return self.method not in SIGNAL_METHODS or signals.opt_out
+        """Whether this choice still answers the site's question (policy.is_current)."""
+        return is_current(self.policy_version, self.method, policy_version, signals)
 
 
 def stored_value(cookie_header: str, name: str) -> str:

@@ -53,7 +53,7 @@ from .cookies import (
     expiry_path,
     remove_unallowed_cookies,
 )
-from .policy import CookieRule, Signals, category_for_cookie, is_allowed
+from .policy import CookieRule, Signals, category_for_cookie, is_allowed, is_refused
 from .siteconfig import SiteBundle, get_bundle
 
 VARY = ("Cookie", "Sec-GPC", "DNT")
@@ -184,12 +184,7 @@ class SiteRules:
             choice,
             signals,
             frozenset(c for c in optional if is_allowed(c, choices, signals)),
-            frozenset(
-                c
-                for c in optional
-                if not is_allowed(c, choices, signals)
-                and (signals.opt_out or (choices is not None and choices.get(c) is False))
-            ),
+            frozenset(c for c in optional if is_refused(c, choices, signals)),
         )
         if len(self._states) < MEMO_LIMIT:
             self._states[key] = state

@@ -367,6 +367,16 @@ class Method(models.TextChoices):
     DNT = "dnt", "Do Not Track"
     WITHDRAW = "withdraw", "Withdrawal"
 
+    @classmethod
+    def signal_methods(cls) -> frozenset["Method"]:
+        """A browser signal decided: everything optional is off while it is sent."""
+        return frozenset({cls.GPC, cls.DNT})
+
+    @classmethod
+    def all_off_methods(cls) -> frozenset["Method"]:
+        """Methods that allow no optional category."""
+        return frozenset({cls.REJECT_ALL, cls.GPC, cls.DNT})
+
 
 class ConsentRecord(AppendOnlyModel):
     """One decision of one browser, as it was made. Maps onto an ISO/IEC TS 27560 record."""

@@ -1,15 +1,17 @@
 """The one place that decides what is allowed.
 
 ``category_for_cookie`` says which category a cookie belongs to; ``is_allowed`` says
-whether a category is allowed for a visitor. The API, the middleware, the template tags
-and the admin's scan report all call these two and nothing else.
+whether a category is allowed for a visitor and ``is_refused`` whether the visitor (or a
+signal) said no; ``is_current`` whether a stored choice still answers the site's
+question. The API, the middleware, the template tags and the admin's scan report call
+these and decide nothing of their own.
 """
 
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .models import REQUIRED
+from .models import REQUIRED, Method
 
 
 def is_signal(value: str) -> bool:
@@ -66,6 +68,25 @@ def is_allowed(category: str, choices: Mapping[str, bool] | None, signals: Signa
     if signals.opt_out:
         return False
     return bool(choices and choices.get(category) is True)
+
+
+def is_refused(category: str, choices: Mapping[str, bool] | None, signals: Signals) -> bool:
+    """Refused by a signal or by an explicit stored no. No choice yet is neither allowed
+    nor refused: nothing the visitor holds is expired until they answer."""
+    if category == REQUIRED:
+        return False
+    return signals.opt_out or (choices is not None and choices.get(category) is False)
+
+
+def is_current(
+    choice_version: int, choice_method: str, policy_version: int, signals: Signals
+) -> bool:
+    """Whether a stored choice still answers the site's question, in the banner as on the
+    server: a choice for another policy version is no choice (a material change asks
+    again), and a refusal recorded because of GPC/DNT lapses with the signal."""
+    if choice_version != policy_version:
+        return False
+    return choice_method not in Method.signal_methods() or signals.opt_out
 
 
 def rule_for_cookie(name: str, rules: Iterable[CookieRule]) -> CookieRule | None:
