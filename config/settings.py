@@ -248,17 +248,12 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "consent": os.environ.get("CONSENT_THROTTLE_RATE", "60/min"),
         "receipt": os.environ.get("RECEIPT_THROTTLE_RATE", "30/min"),
+        # Clients are counted per network (IPv4 /24, IPv6 /64); the decisions one site may
+        # record from all clients together; public erasures per client network.
+        "consent_site": os.environ.get("CONSENT_SITE_THROTTLE_RATE", "6000/min"),
+        "erasure": os.environ.get("CONSENT_ERASURE_THROTTLE_RATE", "5/hour"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0) if os.environ.get("NUM_PROXIES") else None,
-}
-
-# --- Throttles per client network and per site (issue 11; consent.api.throttles) -------
-# Clients are counted per network (IPv4 /24, IPv6 /64). CONSENT_SITE_THROTTLE_RATE: the
-# decisions one site may record from all clients together; CONSENT_ERASURE_THROTTLE_RATE:
-# public erasures (DELETE /api/v1/consents/<id>) per client network.
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] |= {
-    "consent_site": os.environ.get("CONSENT_SITE_THROTTLE_RATE", "6000/min"),
-    "erasure": os.environ.get("CONSENT_ERASURE_THROTTLE_RATE", "5/hour"),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -298,9 +293,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How long a task taken by a worker that then died waits before another worker gets it
 # (Redis broker). It must exceed the longest task, or a slow task would run twice at once.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
-}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "seal-audit-chain": {"task": "consent.tasks.seal_audit_chain", "schedule": 60.0},

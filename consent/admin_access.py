@@ -21,16 +21,19 @@ from django.http import HttpRequest
 
 from .models import Site
 
+GRANTED_ATTRIBUTE = "consent_granted_site_ids"
+
 
 def granted_site_ids(request: HttpRequest) -> list[int]:
     """The ids of the sites the user may see (every site for a superuser), once per
     request."""
-    cached = getattr(request, "_consent_site_ids", None)
+    cached = getattr(request, GRANTED_ATTRIBUTE, None)
     if cached is None:
         sites = Site.objects.all()
         if not request.user.is_superuser:
-            sites = sites.filter(staff=request.user)
-        cached = request._consent_site_ids = list(sites.values_list("pk", flat=True))
+            sites = sites.filter(staff=request.user.pk)
+        cached = list(sites.values_list("pk", flat=True))
+        setattr(request, GRANTED_ATTRIBUTE, cached)
     return cached
 
 

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -21,10 +21,11 @@ from .models import CookieScan, DailyStat, ExportJob, JobStatus, Method
 
 
 def _size(count: int) -> str:
+    size = float(count)
     for unit in ("bytes", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
     return ""
 
 
@@ -276,7 +277,8 @@ class CookieScanAdmin(SiteScopedAdmin):
         """An existing scan opens as its report."""
         scan = self.get_object(request, object_id)
         if scan is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            messages.warning(request, f"No cookie scan #{object_id}: perhaps it was deleted.")
+            return redirect("admin:index")
         if not self.has_view_permission(request, scan):
             raise PermissionDenied
         context = {

@@ -88,7 +88,7 @@ def seal(batch: int = BATCH) -> int:
                 late_cutoff = timezone.now() - LATE_COMMIT_GRACE
                 rows = [
                     row
-                    for row in model.objects.filter(id__gt=window_start).order_by("id")[
+                    for row in model.objects.filter(pk__gt=window_start).order_by("id")[
                         : batch + len(linked)
                     ]
                     # An old row below the sealed range is not a late commit but an
@@ -162,7 +162,7 @@ def verify(batch: int = BATCH) -> tuple[int, Finding | None]:
         rows = {
             kind: {
                 r.id: r
-                for r in model.objects.filter(id__in=[lk.row_id for lk in links if lk.kind == kind])
+                for r in model.objects.filter(pk__in=[lk.row_id for lk in links if lk.kind == kind])
             }
             for kind, model in KINDS.items()
         }
@@ -207,8 +207,8 @@ def verify(batch: int = BATCH) -> tuple[int, Finding | None]:
     for kind, model in KINDS.items():
         linked = ChainLink.objects.filter(kind=kind).values("row_id")
         intruder = (
-            model.objects.filter(id__lt=max_sealed[kind])
-            .exclude(id__in=linked)
+            model.objects.filter(pk__lt=max_sealed[kind])
+            .exclude(pk__in=linked)
             .filter(created_at__lt=cutoff)
             .order_by("id")
             .first()
@@ -216,8 +216,8 @@ def verify(batch: int = BATCH) -> tuple[int, Finding | None]:
         if intruder is None:
             # Even a forged created_at cannot hide a row far below the sealed range.
             intruder = (
-                model.objects.filter(id__lt=max_sealed[kind] - 10 * batch)
-                .exclude(id__in=linked)
+                model.objects.filter(pk__lt=max_sealed[kind] - 10 * batch)
+                .exclude(pk__in=linked)
                 .order_by("id")
                 .first()
             )
@@ -230,6 +230,6 @@ def verify(batch: int = BATCH) -> tuple[int, Finding | None]:
 
 def unsealed_count() -> int:
     return sum(
-        model.objects.exclude(id__in=ChainLink.objects.filter(kind=kind).values("row_id")).count()
+        model.objects.exclude(pk__in=ChainLink.objects.filter(kind=kind).values("row_id")).count()
         for kind, model in KINDS.items()
     )

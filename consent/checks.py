@@ -6,7 +6,7 @@ names it instead.
 """
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.urls import NoReverseMatch, reverse
 
 OWN = "consent.middleware.ConsentMiddleware"
@@ -45,8 +45,8 @@ def middleware_order(middleware: list[str]) -> list[Error]:
 
 
 @register("consent")
-def check_middleware(app_configs=None, **kwargs) -> list[Error | Warning]:
-    messages = middleware_order(list(settings.MIDDLEWARE))
+def check_middleware(app_configs=None, **kwargs) -> list[CheckMessage]:
+    messages: list[CheckMessage] = list(middleware_order(list(settings.MIDDLEWARE)))
     if getattr(settings, "CONSENT_UNKNOWN_COOKIES", "block") not in ("block", "allow"):
         messages.append(
             Error('CONSENT_UNKNOWN_COOKIES must be "block" or "allow".', id="consent.E003")

@@ -159,7 +159,8 @@ class Variants(NamedTuple):
 
 
 def _expiries(name: str, path: str, domains: Iterable[str], secure: bool, budget: int) -> Variants:
-    morsels, size = [], 0
+    morsels: list[tuple[str, Morsel]] = []
+    size = 0
     for domain in domains:
         expiry = _expiry(name, path, domain, secure)
         if expiry is None:
@@ -224,7 +225,7 @@ def _expiry(name: str, path: str, domain: str, secure: bool) -> tuple[Morsel, st
     if not ATTRIBUTE.fullmatch(domain):
         logger.warning("Not expiring %r on the unsafe domain %r.", name, domain)
         return None
-    morsel = Morsel()
+    morsel: Morsel = Morsel()
     try:
         morsel.set(name, "", '""')
     except CookieError:

@@ -51,7 +51,7 @@ def safe_hosts(hosts_by_category: Mapping[str, Iterable[str]]) -> dict[str, tupl
 def sources(hosts: Iterable[str]) -> dict[str, list]:
     """Sources to add per directive: our nonce, and the given (allowed) vendor hosts."""
     hosts = list(hosts)
-    added = {directive: list(hosts) for directive in DIRECTIVES}
+    added: dict[str, list[object]] = {directive: list(hosts) for directive in DIRECTIVES}
     added["script-src"].insert(0, NONCE)
     return added
 

@@ -111,7 +111,9 @@ class VisitorConsent:
     def allowed(self, category: str) -> bool:
         self.consulted = True
         state = self.state
-        return is_allowed(category, state.choice and state.choice.categories, state.signals)
+        return is_allowed(
+            category, state.choice.categories if state.choice else None, state.signals
+        )
 
     @property
     def choices(self) -> dict[str, bool]:
@@ -230,7 +232,7 @@ class SiteRules:
             header = self._headers[key]
         except KeyError:
             header = self._headers[key] = csp.header(
-                self.csp_sources(allowed), self.csp_directives, nonce
+                self.csp_sources(allowed), self.csp_directives or {}, nonce
             )
         if header is None or not nonce:
             return header
@@ -292,7 +294,7 @@ class ConsentMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         consent = VisitorConsent(request)
-        request.consent = consent
+        request.consent = consent  # type: ignore[attr-defined]  # the documented API
         response = self.get_response(request)
         varies = consent.consulted
         if request.path_info.startswith(enforced_paths()):

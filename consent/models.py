@@ -231,10 +231,9 @@ class CookieDefinition(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.vendor_id and self.category_id and self.vendor.category_id != self.category_id:
-            raise ValidationError(
-                {"category": f"The vendor {self.vendor} is in {self.vendor.category}."}
-            )
+        vendor = self.vendor if self.vendor_id else None
+        if vendor is not None and self.category_id and vendor.category_id != self.category_id:
+            raise ValidationError({"category": f"The vendor {vendor} is in {vendor.category}."})
 
 
 class PolicyVersion(models.Model):
@@ -462,7 +461,7 @@ class ChainLink(AppendOnlyModel):
     seq = models.BigAutoField(primary_key=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     row_id = models.BigIntegerField()
-    digest = models.CharField(max_length=64)
+    digest = models.CharField(max_length=64)  # type: ignore[assignment]  # the sealed row's
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     sealed_at = models.DateTimeField(default=timezone.now)
@@ -496,11 +495,11 @@ def job_running(model: type[models.Model], pk: int):
     """Mark an export or scan running for the block; if it raises, mark it failed with
     the error in one line for the admin, and let the error go on (Celery retries)."""
     now = timezone.now()
-    model.objects.filter(pk=pk).update(status=JobStatus.RUNNING, started_at=now, error="")
+    model._default_manager.filter(pk=pk).update(status=JobStatus.RUNNING, started_at=now, error="")
     try:
         yield
     except Exception as exc:
-        model.objects.filter(pk=pk).update(
+        model._default_manager.filter(pk=pk).update(
             status=JobStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),

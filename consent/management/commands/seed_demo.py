@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from consent import owner_only
 from consent.models import BannerText, Category, CookieDefinition, PolicyVersion, Site, Vendor
 
-DEMO_VENDORS = [
+DEMO_VENDORS: list[tuple[str, str, str, str, str, list[tuple[str, str, int | None, str]]]] = [
     # (category, name, description, privacy url, hosts, cookies: (name, domain, days, purpose))
     (
         "required",
