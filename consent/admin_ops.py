@@ -273,8 +273,14 @@ class CookieScanAdmin(SiteScopedAdmin):
             self._start(request, scan)
         messages.info(request, f"{queryset.count()} scans started again.")
 
+    def changelist_view(self, request, extra_context=None):
+        # A scan whose worker died would otherwise show "running" until the next one.
+        scanner.fail_stale_scans()
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """An existing scan opens as its report."""
+        scanner.fail_stale_scans()
         scan = self.get_object(request, object_id)
         if scan is None:
             messages.warning(request, f"No cookie scan #{object_id}: perhaps it was deleted.")

@@ -1,36 +1,52 @@
 """The cookie scanner: what a site really does before and after a visitor's consent.
 
-Headless Chromium (Debian's, driven by Playwright) opens each page twice, each time in a
-fresh browser context: once without touching the banner, once after
-``window.Consent.acceptAll()``. Every cookie the context holds and every third-party
-request host is recorded as a ScanFinding. The report judges them with
-``policy.category_for_cookie`` and the site's own definitions, like the middleware does:
-anything seen before consent that is not Required is a leak.
+Headless Chromium opens each page twice, each time in a fresh browser context: once
+without touching the banner, once after ``window.Consent.acceptAll()``. Every cookie the
+context holds and every third-party request host is recorded as a ScanFinding. The report
+judges them with ``policy.category_for_cookie`` and the site's own definitions, like the
+middleware does: anything seen before consent that is not Required is a leak.
 
-Safety: only pages on the site's allowed origins are visited (``models.is_on_site``),
-also when a page tries to navigate elsewhere, so the admin cannot be used to make the
-server fetch arbitrary addresses. The banner's consent POSTs are answered by the scanner
-itself, so scans never become consent records.
-
-Browser work and database work never overlap: Playwright's sync API runs an event loop
-in this thread, and Django refuses database queries while one runs.
+The pages are the site's, chosen by staff, and run their own code, so the browser is
+kept on a short leash (consent.crawler, consent.egress): it runs in a process of its own
+as an unprivileged user, sandboxed, with none of the platform's environment; it reaches
+only public addresses and what CONSENT_SCANNER_ALLOWED_NETWORKS names (the site's own
+origins pass the same check: being registered is no licence to reach the intranet); it is
+killed when the scan's time limit is up, whatever the worker pool. Only pages on the
+site's allowed origins are opened (``models.is_on_site``). A scan never runs in the web
+request that asked for it: a Celery worker runs it or, in the embedded mode, a thread
+of the web process (``start_in_background``).
 """
 
+import fcntl
 import fnmatch
-import ipaddress
+import hashlib
+import json
 import logging
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.core import checks
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from . import catalogue
-from .chromium import CHROMIUM_ARGS
+from .crawler import BLOCKED, Job, Visit, same_site
+from .egress import Allowance
 from .models import (
     REQUIRED,
     Category,
@@ -47,149 +63,181 @@ from .siteconfig import get_bundle
 
 log = logging.getLogger(__name__)
 
-PAGE_TIMEOUT_MS = 20_000
-# The network counts as settled after this long without a request in flight.
-QUIET_SECONDS = 0.5
-SETTLE_LIMIT_SECONDS = 10.0
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A scan still "running" this long after its time limit has lost its process.
+STALE_AFTER = timedelta(minutes=2)
+TIME_LIMIT_REACHED = "stopped at the scan's time limit ({seconds} s): the browser was killed"
+BROWSER_FAILED = "the browser could not run the scan (details in the worker's log)"
+PROCESS_LOST = "the scan stopped without finishing (its worker or process ended); start it again"
+BLOCKED_SHOWN = 10
+
+
+class ScanFailed(Exception):
+    """The browser did not finish: the scan is marked failed with this message."""
 
 
 def chromium_path() -> str:
-    return getattr(settings, "CONSENT_SCANNER_CHROMIUM", "/usr/bin/chromium")
+    return settings.CONSENT_SCANNER_CHROMIUM
 
 
-def same_site(host: str, other: str) -> bool:
-    """Whether two hosts belong to the same site: equal, or sharing their last two labels.
+def time_limit() -> int:
+    return settings.CONSENT_SCANNER_TIME_LIMIT
 
-    There is no Public Suffix List here, so ``a.co.uk`` and ``b.co.uk`` count as one
-    site; that errs towards calling a request first party, never towards a false leak.
-    """
-    host, other = host.lower().strip("."), other.lower().strip(".")
-    if host == other:
-        return True
-    try:
-        ipaddress.ip_address(host)
-        return False
-    except ValueError:
-        pass
-    return host.split(".")[-2:] == other.split(".")[-2:] and "." in host and "." in other
+
+def scanner_user() -> str:
+    """Whom the browser runs as: the scanner's user when the worker is root (Chromium's
+    sandbox refuses root), else the worker's own user."""
+    return settings.CONSENT_SCANNER_USER if os.geteuid() == 0 else ""
+
+
+@checks.register("consent")
+def check_allowed_networks(app_configs, **kwargs) -> list[checks.Error]:
+    errors = []
+    for entry in settings.CONSENT_SCANNER_ALLOWED_NETWORKS:
+        try:
+            Allowance.parse(entry)
+        except ValueError as exc:
+            errors.append(
+                checks.Error(
+                    f"CONSENT_SCANNER_ALLOWED_NETWORKS: {exc}",
+                    hint='Write CIDRs, addresses or address:port, e.g. "127.0.0.1:8000".',
+                    id="consent.E101",
+                )
+            )
+    return errors
 
 
 @dataclass
-class Visit:
-    """What one page showed in one phase: plain data, filled in while the browser runs."""
-
-    url: str
-    phase: str
-    cookies: list[dict] = field(default_factory=list)
-    hosts: set[str] = field(default_factory=set)
-    error: str = ""
+class Crawl:
+    visits: list[Visit] = field(default_factory=list)
+    failure: str = ""  # set when the browser was killed or died: the scan failed
 
 
-class _Network:
-    """Counts requests in flight so a page can be left once the network is quiet."""
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-        self.last_change = time.monotonic()
-
-    def started(self, request) -> None:
-        self.in_flight += 1
-        self.last_change = time.monotonic()
-
-    def ended(self, request) -> None:
-        self.in_flight = max(0, self.in_flight - 1)
-        self.last_change = time.monotonic()
-
-    def settle(self, page) -> None:
-        """Wait until nothing has been in flight for QUIET_SECONDS, counted from now: the
-        requests an action (like accepting) causes may not have started yet."""
-        self.last_change = time.monotonic()
-        deadline = self.last_change + SETTLE_LIMIT_SECONDS
-        while time.monotonic() < deadline:
-            if self.in_flight == 0 and time.monotonic() - self.last_change >= QUIET_SECONDS:
-                return
-            page.wait_for_timeout(100)
-
-
-def _is_platform(path: str, site_key: str) -> bool:
-    """The banner's own script and API calls: the consent platform, not a vendor."""
-    return path == f"/c/{site_key}.js" or path.startswith(f"/api/v1/sites/{site_key}/")
-
-
-def visit(browser, url: str, phase: str, site_key: str, allowed: Callable[[str], bool]) -> Visit:
-    seen = Visit(url, phase)
-    page_host = urlsplit(url).hostname or ""
-    context = browser.new_context()
+@contextmanager
+def _private_home(user: str):
+    """A HOME and TMPDIR of the browser's own, removed afterwards."""
+    home = tempfile.mkdtemp(prefix="consent-scan-")
     try:
-        network = _Network()
-
-        def route(request_route) -> None:
-            request = request_route.request
-            parts = urlsplit(request.url)
-            if request.method == "POST" and _is_platform(parts.path, site_key):
-                request_route.fulfill(status=201, content_type="application/json", body="{}")
-            elif (
-                request.is_navigation_request()
-                and request.frame.parent_frame is None
-                and not allowed(request.url)
-            ):
-                request_route.abort()
-            else:
-                request_route.continue_()
-
-        def record_host(request) -> None:
-            parts = urlsplit(request.url)
-            if parts.scheme not in ("http", "https") or _is_platform(parts.path, site_key):
-                return
-            if parts.hostname and not same_site(parts.hostname, page_host):
-                seen.hosts.add(parts.hostname)
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.set_default_timeout(PAGE_TIMEOUT_MS)
-        page.on("request", network.started)
-        page.on("request", record_host)
-        page.on("requestfinished", network.ended)
-        page.on("requestfailed", network.ended)
-        page.goto(url, wait_until="load")
-        network.settle(page)
-        if phase == ScanFinding.Phase.AFTER:
-            try:
-                page.wait_for_function(
-                    "() => window.Consent && typeof window.Consent.acceptAll === 'function'",
-                    timeout=5000,
-                )
-            except Exception:
-                seen.error = "the banner (window.Consent) did not load"
-            else:
-                page.evaluate("() => window.Consent.acceptAll()")
-                network.settle(page)
-        seen.cookies = context.cookies()
-    except Exception as exc:
-        seen.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(home, entry.pw_uid, entry.pw_gid)
+        yield home
     finally:
-        context.close()
-    return seen
+        shutil.rmtree(home, ignore_errors=True)
 
 
-def crawl(urls: list[str], site_key: str, allowed: Callable[[str], bool]) -> list[Visit]:
-    """Visit every URL before and after accept all, each time in a fresh context."""
-    from playwright.sync_api import sync_playwright
+def _kill(process: subprocess.Popen) -> None:
+    """The crawler leads its own process group (Playwright's driver is in it). Called
+    before the crawler is reaped, so the group id cannot have been reused."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
-    visits: list[Visit] = []
+
+def _processes_of(home: str) -> list[int]:
+    """The crawler, its driver and the browser: their environment names the crawl's home."""
+    marker = f"HOME={home}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                    if marker in environ.read().split(b"\0"):
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _end_browser(home: str, wait: float = 10.0) -> None:
+    """Chromium leads a session of its own (Playwright starts it so), which killing the
+    crawler's group does not reach: kill every group led by a process of this crawl, its
+    sandboxed children with it, and wait for them before the home is removed."""
+    deadline = time.monotonic() + wait
+    while remaining := _processes_of(home):
+        for pid in remaining:
+            with suppress(OSError):
+                if os.getsid(pid) == pid:
+                    os.killpg(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            log.warning("scanner: processes %s of a finished scan did not end", remaining)
+            return
+        time.sleep(0.05)
+
+
+def crawl(
+    urls: list[str],
+    site_key: str,
+    origins: list[str],
+    *,
+    allowed_networks: Iterable[str] | None = None,
+    seconds: float | None = None,
+) -> Crawl:
+    """Visit every URL before and after accept all in the crawler's process; kill it at
+    the time limit. The crawler itself stops starting pages a little earlier, so a slow
+    site gives a report of the pages it managed, and only a hung browser is killed."""
     if not urls:
-        return visits
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        return Crawl()
+    seconds = seconds or time_limit()
+    user = scanner_user()
+    job = Job(
+        urls=urls,
+        site_key=site_key,
+        origins=origins,
+        allowed_networks=list(
+            settings.CONSENT_SCANNER_ALLOWED_NETWORKS
+            if allowed_networks is None
+            else allowed_networks
+        ),
+        time_limit=max(1.0, seconds - min(15.0, seconds / 4)),
+        kill_after=seconds,
+        chromium=chromium_path(),
+        sandbox=settings.CONSENT_SCANNER_SANDBOX,
+        user=user,
+    )
+    for entry in job.allowed_networks:
+        Allowance.parse(entry)  # a mistyped entry fails the scan in plain words
+    with _private_home(user) as home:
+        # Nothing of the platform's environment (database URL, secret key) goes along.
+        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home}
+        env |= {k: os.environ[k] for k in ("LANG", "PYTHONPATH") if k in os.environ}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "consent.crawler"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
+        failure = ""
         try:
-            for url in urls:
-                for phase in (ScanFinding.Phase.BEFORE, ScanFinding.Phase.AFTER):
-                    visits.append(visit(browser, url, phase, site_key, allowed))
+            out, err = process.communicate(json.dumps(asdict(job)).encode(), timeout=seconds)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            _end_browser(home)
+            out, err = process.communicate()
+            failure = TIME_LIMIT_REACHED.format(seconds=round(seconds))
+        except BaseException:
+            # Celery's soft time limit, a worker shutting down: the browser goes too.
+            _kill(process)
+            process.wait()
+            raise
         finally:
-            browser.close()
-    return visits
+            _end_browser(home)
+    visits = []
+    for line in out.decode(errors="replace").splitlines():
+        try:
+            visits.append(Visit.from_json(line))
+        except (ValueError, TypeError, KeyError):
+            continue  # the last line of a killed crawler
+    if not failure and process.returncode != 0:
+        log.warning(
+            "scanner: the crawler exited with %s: %s",
+            process.returncode,
+            err.decode(errors="replace")[-4000:],
+        )
+        failure = BROWSER_FAILED
+    return Crawl(visits, failure)
 
 
 def findings_from(scan: CookieScan, visits: list[Visit], now: float) -> list[ScanFinding]:
@@ -230,9 +278,25 @@ def findings_from(scan: CookieScan, visits: list[Visit], now: float) -> list[Sca
     return findings
 
 
+def _messages(refused: list[str], visits: list[Visit]) -> list[str]:
+    """What the report says went wrong: fixed sentences only, never a browser's error
+    (which would tell staff which internal ports answer)."""
+    lines = [f"{url}: not on the site's allowed origins, not visited" for url in refused]
+    for seen in visits:
+        if seen.error:
+            lines.append(f"{seen.url} ({seen.phase}): {seen.error}")
+        if seen.blocked:
+            shown = ", ".join(seen.blocked[:BLOCKED_SHOWN])
+            if len(seen.blocked) > BLOCKED_SHOWN:
+                shown += f" and {len(seen.blocked) - BLOCKED_SHOWN} more"
+            lines.append(f"{seen.url} ({seen.phase}): requests to {shown} {BLOCKED}")
+    return lines
+
+
 def run(scan_id: int) -> CookieScan:
     """Run a scan. Idempotent: a finished scan is left alone; any other replaces its
     findings as a whole, so a retried scan never lists anything twice."""
+    fail_stale_scans()
     scan = CookieScan.objects.select_related("site").get(pk=scan_id)
     if scan.status == JobStatus.DONE:
         return scan
@@ -241,18 +305,105 @@ def run(scan_id: int) -> CookieScan:
     refused = [url for url in scan.url_list() if url not in urls]
     with job_running(CookieScan, scan.pk):
         started = time.time()
-        visits = crawl(urls, site.key, lambda url: is_on_site(site, url))
-    errors = [f"{url}: not on the site's allowed origins, not visited" for url in refused]
-    errors += [f"{v.url} ({v.phase}): {v.error}" for v in visits if v.error]
+        result = crawl(urls, site.key, site.origins())
+        if result.failure:
+            raise ScanFailed(result.failure)
     with transaction.atomic():
         scan.findings.all().delete()
-        ScanFinding.objects.bulk_create(findings_from(scan, visits, started))
+        ScanFinding.objects.bulk_create(findings_from(scan, result.visits, started))
         CookieScan.objects.filter(pk=scan.pk).update(
-            status=JobStatus.DONE, error="\n".join(errors), finished_at=timezone.now()
+            status=JobStatus.DONE,
+            error="\n".join(_messages(refused, result.visits)),
+            finished_at=timezone.now(),
         )
     log.info("scan %s: %d pages in %.1fs", scan.pk, len(urls), time.time() - started)
     scan.refresh_from_db()
     return scan
+
+
+def fail_stale_scans() -> int:
+    """Mark failed the scans still "running" long after their time limit: their worker or
+    process ended (killed, out of memory, a restart) and nobody will finish them."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=time_limit()) - STALE_AFTER
+    return CookieScan.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff).update(
+        status=JobStatus.FAILED, error=PROCESS_LOST, finished_at=now
+    )
+
+
+# --- Without a worker (the embedded mode) -------------------------------------------------
+
+
+def start_in_background() -> threading.Thread:
+    """Run the pending scans in a thread of this process, so that the request asking for a
+    scan returns at once (the browser runs in its own process and is killed at the time
+    limit, as under a worker). Should this process end first, ``fail_stale_scans`` marks
+    the scan failed."""
+    thread = threading.Thread(target=_run_pending_then_close, name="cookie-scans", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_pending_then_close() -> None:
+    try:
+        run_pending()
+    except Exception:
+        log.exception("scanner: running the pending scans failed")
+    finally:
+        connections.close_all()
+
+
+@contextmanager
+def _runner_lock():
+    """One runner of pending scans per database, across every process of this machine
+    (gunicorn's workers in the embedded mode): one browser at a time."""
+    database = connection.settings_dict
+    name = hashlib.sha256(
+        f"{database['ENGINE']}|{database['HOST']}|{database['PORT']}|{database['NAME']}".encode()
+    ).hexdigest()[:16]
+    path = Path(settings.VAR_DIR) / f"scan-runner-{name}.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)
+
+
+def _pending() -> list[int]:
+    return list(
+        CookieScan.objects.filter(status=JobStatus.PENDING)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def run_pending() -> int:
+    """Run every pending scan, oldest first, one at a time; returns how many ran.
+
+    A runner that finds another holding the lock leaves its scan to that one, which looks
+    for pending scans again after letting the lock go: none is left behind."""
+    ran = 0
+    while True:
+        with _runner_lock() as held:
+            if not held:
+                return ran
+            fail_stale_scans()
+            while pending := _pending():
+                try:
+                    run(pending[0])
+                except Exception:
+                    log.exception("scanner: scan %s failed", pending[0])
+                    CookieScan.objects.filter(pk=pending[0], status=JobStatus.PENDING).update(
+                        status=JobStatus.FAILED, error=BROWSER_FAILED, finished_at=timezone.now()
+                    )
+                ran += 1
+        if not _pending():
+            return ran
 
 
 # --- The report ---------------------------------------------------------------------------
@@ -335,7 +486,8 @@ def report(scan: CookieScan) -> Report:
     vendors = list(site.vendors.select_related("category"))
     categories = dict(Category.objects.values_list("slug", "pk"))
 
-    cookies, requests = [], []
+    cookies: list[CookieLine] = []
+    requests: list[RequestLine] = []
     unknown: dict[str, CookieLine] = {}
     for finding in scan.findings.all():
         if finding.kind == ScanFinding.Kind.COOKIE:
@@ -350,15 +502,16 @@ def report(scan: CookieScan) -> Report:
 
     seen_vendors: dict[int, tuple[Vendor, list[str]]] = {}
     unknown_hosts = []
-    for line in requests:
-        if line.vendor is None:
-            if line.finding.name not in unknown_hosts:
-                unknown_hosts.append(line.finding.name)
+    for request in requests:
+        if request.vendor is None:
+            if request.finding.name not in unknown_hosts:
+                unknown_hosts.append(request.finding.name)
             continue
-        hosts = seen_vendors.setdefault(line.vendor.pk, (line.vendor, []))[1]
-        if line.finding.name not in hosts:
-            hosts.append(line.finding.name)
-    leaks = [line for line in cookies + requests if line.leak]
+        hosts = seen_vendors.setdefault(request.vendor.pk, (request.vendor, []))[1]
+        if request.finding.name not in hosts:
+            hosts.append(request.finding.name)
+    leaks: list[CookieLine | RequestLine] = [line for line in cookies if line.leak]
+    leaks += [line for line in requests if line.leak]
     return Report(
         leaks=leaks,
         cookies=cookies,

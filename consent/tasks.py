@@ -9,6 +9,7 @@ import logging
 from datetime import date
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -72,8 +73,20 @@ def aggregate_daily_stats(days: int = 2, today: str | None = None) -> int:
     return stats.aggregate_recent(days, date.fromisoformat(today) if today else None)
 
 
-# A scan drives a browser for minutes at most; a stuck one is stopped, not left running.
-@shared_task(**RETRY, soft_time_limit=900, time_limit=960)
-def scan_cookies(scan_id: int) -> int:
-    """Run one cookie scan; returns the number of findings."""
+# The scan's time limit holds under every pool: consent.scanner kills the browser's process
+# at CONSENT_SCANNER_TIME_LIMIT. Celery's own limits (prefork only) are a last resort.
+@shared_task(
+    bind=True,
+    **RETRY,
+    soft_time_limit=settings.CONSENT_SCANNER_TIME_LIMIT + 60,
+    time_limit=settings.CONSENT_SCANNER_TIME_LIMIT + 120,
+)
+def scan_cookies(self, scan_id: int) -> int | None:
+    """Run one cookie scan; returns the number of findings.
+
+    Without a worker (eager mode) the scan must still not run in the request that asked
+    for it: a background runner takes the pending scans, and this returns at once."""
+    if self.request.is_eager:
+        scanner.start_in_background()
+        return None
     return scanner.run(scan_id).findings.count()
