@@ -9,6 +9,7 @@
 - ``open_page``: a fresh browser context and page in Debian's chromium, per test.
 """
 
+import itertools
 import json
 import os
 import socket
@@ -19,11 +20,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -65,6 +67,39 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+T = TypeVar("T")
+
+
+def wait_until(page, condition: Callable[[], T], what: str, timeout: float = 10) -> T:
+    """Polls ``condition`` until it returns something truthy, and returns that; fails
+    naming ``what`` after ``timeout`` seconds. For what only Python can see (the browser's
+    cookie jar, the tracker's log): a condition in the page is awaited with
+    ``page.wait_for_function("() => ...")`` instead. Between polls the page's own wait
+    runs, so Playwright keeps delivering the page's events."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        page.wait_for_timeout(50)
+    return result
+
+
+# Names of the marker tags Visit.ran_once_settled() adds, unique within the run.
+MARKERS = (f"marker-{number}" for number in itertools.count(1))
+
+# Adds a gated inline script of the required category (always allowed) at the end of
+# <body>; it records its name in window.__ran when it runs. The nonce is the shop's, so it
+# runs under the strict CSP too.
+ADD_MARKER = """(name) => {
+    const tag = document.createElement("script");
+    tag.type = "text/plain";
+    tag.nonce = "e2e";
+    tag.dataset.consent = "required";
+    tag.textContent = `(window.__ran = window.__ran || []).push(${JSON.stringify(name)});`;
+    document.body.append(tag);
+}"""
 
 
 @dataclass
@@ -250,13 +285,53 @@ class Visit:
         return self.page.evaluate("window.__ran || []")
 
     def wait_for_ran(self, count: int, timeout: float = 10) -> list[str]:
-        """Polls from Python: wait_for_function evaluates strings, which a strict CSP blocks."""
-        deadline = time.monotonic() + timeout
-        while len(ran := self.ran()) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {ran} ran, expected {count} tags")
-            self.page.wait_for_timeout(50)
-        return ran
+        """Waits until ``count`` gated tags ran. A function, not an expression: the strict
+        CSP forbids evaluating a string, not calling a function."""
+        self.page.wait_for_function(
+            "(count) => (window.__ran || []).length >= count", arg=count, timeout=timeout * 1000
+        )
+        return self.ran()
+
+    def ran_once_settled(self, timeout: float = 10) -> list[str]:
+        """What ran, once every gated tag added so far had its turn: how a test proves a
+        tag did NOT run without sleeping. A marker tag of the required category is added
+        last and awaited; gated tags run one at a time in document order (an external
+        one awaited before the next), and tags added later in the order they were added,
+        so when the marker has run, every tag before it that was going to run has run.
+        The markers are left out of the answer."""
+        marker = next(MARKERS)
+        self.page.evaluate(ADD_MARKER, marker)
+        self.page.wait_for_function(
+            "(name) => (window.__ran || []).includes(name)", arg=marker, timeout=timeout * 1000
+        )
+        return [name for name in self.ran() if not name.startswith("marker-")]
+
+    def wait_for_queue_to_empty(self, timeout: float = 10) -> None:
+        """Waits until every decision in the retry queue was answered by the platform."""
+        self.page.wait_for_function(
+            "() => JSON.parse(localStorage['consent:queue'] || '[]').length === 0",
+            timeout=timeout * 1000,
+        )
+
+    def wait_for_tracker_request(self, path: str, timeout: float = 10) -> list[str]:
+        """Waits until the page asked the tracker for ``path``; returns all it asked for."""
+        url = self.site.tracker + path
+        return wait_until(
+            self.page,
+            lambda: url in (requests := self.tracker_requests()) and requests,
+            f"a request for {url}",
+            timeout,
+        )
+
+    def wait_for_cookies(self, names: set[str], timeout: float = 5) -> dict[str, str]:
+        """The cookies once all of ``names`` are in the browser's jar, which lags the page's
+        document.cookie writes."""
+        return wait_until(
+            self.page,
+            lambda: names <= (cookies := self.cookies()).keys() and cookies,
+            f"the cookies {sorted(names)}",
+            timeout,
+        )
 
     def cookies(self) -> dict[str, str]:
         return {c["name"]: c["value"] for c in self.page.context.cookies()}

@@ -2,6 +2,8 @@
 
 import re
 
+from playwright.sync_api import expect
+
 ALL_TAGS = ["ga", "inline-functional", "ads", "inline-advertising", "late-advertising"]
 FUNCTIONAL_TAGS = ["ga", "inline-functional"]
 
@@ -10,8 +12,8 @@ def test_nothing_gated_runs_or_leaves_the_browser_before_consent(open_page):
     visit = open_page()
     visit.page.wait_for_load_state("networkidle")
 
-    assert visit.banner().is_visible()
-    assert visit.ran() == []
+    expect(visit.banner()).to_be_visible()
+    assert visit.ran_once_settled() == []
     assert visit.tracker_requests() == []
     assert visit.page.locator("iframe").get_attribute("src") is None
     assert visit.page.locator("img").get_attribute("src") is None
@@ -51,7 +53,7 @@ def test_accept_all_runs_every_gated_tag_once_in_document_order(open_page):
     assert visit.page.locator("iframe").get_attribute("src") == visit.site.tracker + "/video.html"
     assert visit.page.locator("img").get_attribute("src") == visit.site.tracker + "/p.gif"
     assert not visit.banner().is_visible()
-    cookie = visit.cookies()["consent"]
+    cookie = visit.wait_for_cookies({"consent"})["consent"]
     assert re.fullmatch(
         r"id=[0-9a-f-]{36}&v=1&t=\d+&m=accept_all&functional=1&advertising=1", cookie
     )
@@ -61,22 +63,18 @@ def test_accept_all_runs_every_gated_tag_once_in_document_order(open_page):
 
     # The next page view runs them again, once each, without asking.
     visit.page.reload()
-    visit.wait_for_ran(5)
-    visit.page.wait_for_timeout(200)
-    assert visit.ran() == ALL_TAGS
-    assert not visit.banner().is_visible()
+    assert visit.ran_once_settled() == ALL_TAGS
+    expect(visit.banner()).to_be_hidden()
 
 
 def test_reject_all_runs_nothing(open_page):
     visit = open_page()
     visit.page.get_by_role("button", name="Reject all").click()
     visit.page.reload()
-    # Not "networkidle": Playwright never sees keepalive requests finish.
-    visit.page.wait_for_timeout(300)
 
-    assert visit.ran() == []
+    assert visit.ran_once_settled() == []
     assert visit.tracker_requests() == []
-    assert not visit.banner().is_visible()
+    expect(visit.banner()).to_be_hidden()
     assert "&m=reject_all&functional=0&advertising=0" in visit.cookies()["consent"]
     record = visit.platform.wait_for_receipt(visit.consent_id())["current"]
     assert record["method"] == "reject_all"
@@ -94,16 +92,15 @@ def test_custom_choice_runs_exactly_the_chosen_category(open_page):
 
     preferences.get_by_role("switch", name="Functional").check()
     preferences.get_by_role("button", name="Save choices").click()
-    visit.wait_for_ran(2)
-    visit.page.wait_for_timeout(300)
 
-    assert visit.ran() == FUNCTIONAL_TAGS
-    tracked = visit.tracker_requests()
+    assert visit.ran_once_settled() == FUNCTIONAL_TAGS
+    # The iframe's request is the last the functional tags make.
+    tracked = visit.wait_for_tracker_request("/video.html")
     assert visit.site.tracker + "/ga.js" in tracked
-    assert visit.site.tracker + "/video.html" in tracked
     assert not any(url.endswith(("/ads.js", "/p.gif")) for url in tracked)
-    assert {"_ga", "_ga_TEST"} <= set(visit.cookies())
-    assert not {"_fbp", "_gcl_au"} & set(visit.cookies())
+    assert visit.page.locator("img").get_attribute("src") is None
+    cookies = visit.wait_for_cookies({"_ga", "_ga_TEST"})
+    assert not {"_fbp", "_gcl_au"} & set(cookies)
     record = visit.platform.wait_for_receipt(visit.consent_id())["current"]
     assert record["method"] == "custom"
     assert record["categories"] == {"required": True, "functional": True, "advertising": False}
@@ -121,9 +118,7 @@ def test_tags_added_after_consent_run_when_allowed_and_not_otherwise(open_page):
             document.body.append(tag);
         }
     }""")
-    visit.page.wait_for_function("(window.__ran || []).includes('added-functional')")
-    visit.page.wait_for_timeout(100)
-    assert visit.ran() == [*FUNCTIONAL_TAGS, "added-functional"]
+    assert visit.ran_once_settled() == [*FUNCTIONAL_TAGS, "added-functional"]
 
 
 def test_the_banner_works_under_a_strict_content_security_policy(open_page, site):

@@ -1,14 +1,16 @@
 """Every decision reaches the platform, even when the first attempt fails."""
 
+from playwright.sync_api import expect
+
 
 def test_a_failed_post_is_kept_and_lands_on_the_next_page_view(open_page):
     visit = open_page()
     endpoint = f"{visit.platform.url}/api/v1/sites/demo/consents"
     visit.page.route(endpoint, lambda route: route.abort())
-    visit.page.get_by_role("button", name="Reject all").click()
+    with visit.page.expect_event("requestfailed", lambda request: request.url == endpoint):
+        visit.page.get_by_role("button", name="Reject all").click()
     consent_id = visit.consent_id()
 
-    visit.page.wait_for_timeout(300)
     assert len(visit.queued()) == 1
     assert visit.platform.receipt(consent_id) is None
 
@@ -17,8 +19,7 @@ def test_a_failed_post_is_kept_and_lands_on_the_next_page_view(open_page):
     receipt = visit.platform.wait_for_receipt(consent_id)
     assert receipt["current"]["method"] == "reject_all"
     assert len(receipt["history"]) == 1
-    visit.page.wait_for_timeout(300)
-    assert visit.queued() == []
+    visit.wait_for_queue_to_empty()
 
 
 def test_a_decision_whose_answer_was_lost_is_recorded_once(open_page):
@@ -30,16 +31,16 @@ def test_a_decision_whose_answer_was_lost_is_recorded_once(open_page):
         route.abort()  # ...but the page never hears back, as when the tab closes
 
     visit.page.route(endpoint, deliver_then_lose_the_answer)
-    visit.page.get_by_role("button", name="Accept all").click()
+    with visit.page.expect_event("requestfailed", lambda request: request.url == endpoint):
+        visit.page.get_by_role("button", name="Accept all").click()
     consent_id = visit.consent_id()
     assert visit.platform.wait_for_receipt(consent_id)["current"]["method"] == "accept_all"
-    visit.page.wait_for_timeout(300)
     assert len(visit.queued()) == 1
 
+    # The next view sends it again; it leaves the queue once the platform answered.
     visit.page.unroute(endpoint)
     visit.page.reload()
-    visit.page.wait_for_timeout(500)
-    assert visit.queued() == []
+    visit.wait_for_queue_to_empty()
     assert len(visit.platform.receipt(consent_id)["history"]) == 1
 
 
@@ -54,10 +55,9 @@ def test_a_new_policy_version_asks_again_and_keeps_the_consent_id(open_page):
             .replace("&v=1&", "&v=0&") + "; path=/; max-age=3600";
     }""")
     visit.page.reload()
-    visit.page.wait_for_timeout(300)
 
-    assert visit.banner().is_visible()
-    assert visit.ran() == []
+    expect(visit.banner()).to_be_visible()
+    assert visit.ran_once_settled() == []
     visit.page.get_by_role("button", name="Reject all").click()
     assert visit.consent_id() == consent_id
     history = visit.platform.wait_for_receipt(consent_id, records=2)["history"]

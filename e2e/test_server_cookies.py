@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from e2e.conftest import wait_until
+
 REQUIRED = {"sessionid", "csrftoken"}
 FUNCTIONAL = {"_ga", "_gid"}
 ADVERTISING = {"_fbp", "_gcl_au"}
@@ -41,10 +43,7 @@ def jar(page) -> dict[str, dict]:
 
 
 def wait_for_cookie(page, name: str, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while name not in jar(page):
-        assert time.monotonic() < deadline, f"no {name} cookie: {sorted(jar(page))}"
-        page.wait_for_timeout(50)
+    wait_until(page, lambda: name in jar(page), f"the {name} cookie", timeout)
 
 
 def test_without_consent_the_jar_holds_only_required_cookies(server_cookies):
@@ -78,9 +77,9 @@ def test_withdrawing_advertising_expires_its_httponly_cookie(server_cookies):
     assert jar(page)["_gcl_au"]["httpOnly"] is True
 
     page.evaluate("Consent.set({functional: true, advertising: false})")
-    page.wait_for_function("document.cookie.includes('advertising=0')")
+    page.wait_for_function("() => document.cookie.includes('advertising=0')")
     # The banner deleted what JavaScript can reach; only the server can expire _gcl_au.
-    assert "_fbp" not in jar(page)
+    wait_until(page, lambda: "_fbp" not in jar(page), "_fbp to be deleted")
     assert "_gcl_au" in jar(page)
 
     page.reload()

@@ -1,6 +1,7 @@
 """GPC and DNT: every optional category off, no banner, the decision recorded once."""
 
 import pytest
+from playwright.sync_api import expect
 
 SIGNALS = {
     "gpc": (
@@ -18,13 +19,13 @@ SIGNALS = {
 def test_an_opt_out_signal_suppresses_every_optional_tag_without_a_banner(open_page, signal):
     headers, init_script = SIGNALS[signal]
     visit = open_page(extra_http_headers=headers, init_script=init_script)
-    visit.page.wait_for_timeout(300)
 
-    assert not visit.banner().is_visible()
-    assert visit.ran() == []
+    assert visit.ran_once_settled() == []
+    expect(visit.banner()).to_be_hidden()
     assert visit.tracker_requests() == []
-    assert not {"_ga", "_ga_TEST", "_fbp", "_gcl_au"} & set(visit.cookies())
-    assert f"&m={signal}&functional=0&advertising=0" in visit.cookies()["consent"]
+    cookies = visit.wait_for_cookies({"consent"})
+    assert not {"_ga", "_ga_TEST", "_fbp", "_gcl_au"} & set(cookies)
+    assert f"&m={signal}&functional=0&advertising=0" in cookies["consent"]
     receipt = visit.platform.wait_for_receipt(visit.consent_id())["current"]
     assert receipt["method"] == signal
     assert receipt[signal] is True
@@ -39,12 +40,13 @@ def test_an_opt_out_signal_suppresses_every_optional_tag_without_a_banner(open_p
         assert not switch.is_checked() and switch.is_disabled()
     visit.page.keyboard.press("Escape")
 
-    # Nothing can opt back in behind the signal's back, and it is recorded only once.
+    # Nothing can opt back in behind the signal's back, and it is recorded only once: a
+    # decision posted on the way would stay queued until the platform had recorded it.
     visit.page.evaluate("Consent.acceptAll()")
     visit.page.reload()
-    visit.page.wait_for_timeout(300)
-    assert visit.ran() == []
-    assert not visit.banner().is_visible()
+    assert visit.ran_once_settled() == []
+    expect(visit.banner()).to_be_hidden()
+    visit.wait_for_queue_to_empty()
     assert len(visit.platform.receipt(visit.consent_id())["history"]) == 1
 
 
@@ -55,8 +57,7 @@ def test_gpc_overrides_a_stored_opt_in_and_deletes_its_cookies(open_page):
     consent_id = visit.consent_id()
     # Once acknowledged, the decision leaves the retry queue (see test_records).
     visit.platform.wait_for_receipt(consent_id)
-    while visit.queued():
-        visit.page.wait_for_timeout(50)
+    visit.wait_for_queue_to_empty()
 
     headers, init_script = SIGNALS["gpc"]
     later = open_page(
@@ -64,8 +65,7 @@ def test_gpc_overrides_a_stored_opt_in_and_deletes_its_cookies(open_page):
         extra_http_headers=headers,
         init_script=init_script,
     )
-    later.page.wait_for_timeout(300)
-    assert later.ran() == []
+    assert later.ran_once_settled() == []
     assert later.tracker_requests() == []
     cookies = later.cookies_after_deletion({"_ga", "_ga_TEST", "_fbp", "_gcl_au"})
     assert not {"_ga", "_ga_TEST", "_fbp", "_gcl_au"} & set(cookies)

@@ -5,7 +5,7 @@ def test_withdrawing_advertising_deletes_its_cookies_and_keeps_the_others(open_p
     visit = open_page()
     visit.page.get_by_role("button", name="Accept all").click()
     visit.wait_for_ran(5)
-    assert {"_ga", "_ga_TEST", "_fbp", "_gcl_au"} <= set(visit.cookies())
+    visit.wait_for_cookies({"_ga", "_ga_TEST", "_fbp", "_gcl_au"})
 
     visit.page.get_by_role("link", name="Cookie Preferences").click()
     preferences = visit.preferences()
@@ -28,9 +28,7 @@ def test_withdrawing_advertising_deletes_its_cookies_and_keeps_the_others(open_p
     assert [r["method"] for r in history["history"]] == ["withdraw", "accept_all"]
 
     visit.page.reload()
-    visit.wait_for_ran(2)
-    visit.page.wait_for_timeout(300)
-    assert visit.ran() == ["ga", "inline-functional"]
+    assert visit.ran_once_settled() == ["ga", "inline-functional"]
     assert not {"_fbp", "_gcl_au"} & set(visit.cookies())
 
 

@@ -190,6 +190,17 @@ def pytest_load_initial_conftests(early_config, parser, args):
     return (yield)
 
 
+SERVICE_FIXTURES = frozenset({"redis_server", "celery_worker", "postgres_server"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test that asks for a real Redis, Celery worker or PostgreSQL is a ``services``
+    test, whether or not it says so: ``scripts/test --quick`` leaves those out."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
 def pytest_report_header(config) -> str:
     from django.conf import settings
 

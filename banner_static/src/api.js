@@ -31,11 +31,11 @@ function send(item) {
     headers: { "Content-Type": "application/json" },
     body: item.body,
   }).then((response) => {
-    if (response.status < 500 && response.status != 429) settle(item);
+    if (response.status < 500 && response.status !== 429) settle(item);
   }, () => {});
 }
 
-const settle = (item) => save(load().filter((queued) => queued.key != item.key));
+const settle = (item) => save(load().filter((queued) => queued.key !== item.key));
 
 export function postDecision(url, payload) {
   const item = { key: payload.decision_id, url, body: JSON.stringify(payload) };

@@ -26,7 +26,7 @@ export function parseChoice(value) {
   for (const key in fields) {
     if (FIELD.test(key)) continue;
     if (!/^[01]$/.test(fields[key])) return;
-    on[key] = fields[key] == "1";
+    on[key] = fields[key] === "1";
   }
   return { id, v: +v, t: +t, m, on };
 }
@@ -39,11 +39,11 @@ export function pickChoice(cookies, name) {
   for (const pair of cookies.split(";")) {
     const at = pair.indexOf("=");
     let value = trim(pair.slice(at + 1));
-    if (at < 0 || trim(pair.slice(0, at)) != name) continue;
+    if (at < 0 || trim(pair.slice(0, at)) !== name) continue;
     // A quoted value (RFC 6265 §4.1.1) is the same value.
-    if (value.length > 1 && value[0] == '"' && value.slice(-1) == '"') value = value.slice(1, -1);
+    if (value.length > 1 && value[0] === '"' && value.slice(-1) === '"') value = value.slice(1, -1);
     const choice = parseChoice(value);
-    if (choice && (!best || choice.t > best.t || (choice.t == best.t && value > bestValue))) {
+    if (choice && (!best || choice.t > best.t || (choice.t === best.t && value > bestValue))) {
       best = choice;
       bestValue = value;
     }

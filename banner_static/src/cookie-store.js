@@ -22,7 +22,7 @@ function setCookie(nameValue, maxAge, path, domain) {
   if (/[;,\s]/.test(nameValue + path + (domain || ""))) return;
   document.cookie = nameValue + "; Max-Age=" + maxAge + "; Path=" + path +
     (domain ? "; Domain=" + domain : "") + "; SameSite=Lax" +
-    (location.protocol == "https:" ? "; Secure" : "");
+    (location.protocol === "https:" ? "; Secure" : "");
 }
 
 const globToRegExp = (glob) =>

@@ -22,17 +22,17 @@ export default function start(config) {
   const endpoint = new URL(config.endpoint, (script && script.src) || location.href).href;
   const categories = config.categories;
   const optional = categories.filter((category) => !category.required).map((category) => category.slug);
-  const lang = pickLanguage(config);
+  const lang = pickLanguage(config, [document.documentElement.lang, ...(navigator.languages || [])]);
   const signal = optOutSignal();
   const stored = readChoice(config.cookie.name);
   // A choice made under an older policy version no longer counts: nothing optional runs
   // until the visitor decides again. Neither does one a signal made once the signal is
   // gone: the visitor never chose. The consent id is kept so the records stay linked.
-  let choice = stored && stored.v == config.policyVersion && (signal || !/^(gpc|dnt)$/.test(stored.m)) ? stored : null;
+  let choice = stored && stored.v === config.policyVersion && (signal || !/^(gpc|dnt)$/.test(stored.m)) ? stored : null;
   let id = stored && stored.id;
 
   const isOn = (slug) => !!(choice && !signal && choice.on[slug]);
-  const allowed = (slug) => categories.some((category) => category.slug == slug && category.required) || isOn(slug);
+  const allowed = (slug) => categories.some((category) => category.slug === slug && category.required) || isOn(slug);
 
   const get = () => ({
     id: id || null,
@@ -46,13 +46,13 @@ export default function start(config) {
 
   function decide(on, method) {
     // An opt-out signal overrides everything: the only decision recorded is the signal's.
-    if (signal && method != signal) return;
+    if (signal && method !== signal) return;
     const ran = optional.filter(allowed);
     const before = (choice || stored || { on: {} }).on;
     // No prototype: "__proto__" is a slug like any other, and an unknown key is no yes.
     const now = Object.create(null);
     for (const slug of optional) now[slug] = !signal && (on ? has(on, slug) && !!on[slug] : true);
-    if (method == "custom" && ran.some((slug) => !now[slug])) method = "withdraw";
+    if (method === "custom" && ran.some((slug) => !now[slug])) method = "withdraw";
     id = id || uuid();
     choice = { id, v: config.policyVersion, t: Math.floor(Date.now() / 1000), m: method, on: now };
     writeChoice(config.cookie, choice);
@@ -94,7 +94,7 @@ export default function start(config) {
   retryQueued();
   addEventListener("online", retryQueued);
 
-  if (signal && !(choice && choice.m == signal)) decide({}, signal);
+  if (signal && !(choice && choice.m === signal)) decide({}, signal);
   else if (choice) consentUpdate(allowed);
   ui.render(!!(choice || signal));
 
@@ -110,7 +110,7 @@ export default function start(config) {
   });
   document.addEventListener("keydown", (event) => {
     const element = opener(event);
-    if (element && (event.key == "Enter" || event.key == " ") && !/^(A|BUTTON)$/.test(element.tagName)) {
+    if (element && (event.key === "Enter" || event.key === " ") && !/^(A|BUTTON)$/.test(element.tagName)) {
       event.preventDefault();
       ui.open(element);
     }

@@ -14,13 +14,13 @@ export function gateTags(allowed) {
   function run() {
     while (!busy && queue.length) {
       const tag = queue.shift();
-      if (tag.tagName != "SCRIPT") {
+      if (tag.tagName !== "SCRIPT") {
         tag.src = tag.getAttribute("data-consent-src");
         tag.removeAttribute("data-consent-src");
         continue;
       }
       const script = document.createElement("script");
-      for (const { name, value } of tag.attributes) if (name != "type") script.setAttribute(name, value);
+      for (const { name, value } of tag.attributes) if (name !== "type") script.setAttribute(name, value);
       const type = tag.getAttribute("data-consent-type");
       if (type) script.type = type;
       // Browsers hide the nonce attribute's value; the property keeps it.

@@ -22,47 +22,47 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
     root.append(h("style", { nonce }, css));
   }
 
-  const button = (label, onclick, extra) => h("button", { class: "b " + (extra || ""), onclick }, label);
-  const closeButton = (onclick) => h("button", { class: "x", "aria-label": texts.close, onclick }, "×");
+  const button = (label, onclick, extra) => h("button", { class: extra ? "button " + extra : "button", onclick }, label);
+  const closeButton = (onclick) => h("button", { class: "close", "aria-label": texts.close, onclick }, "×");
   const privacyLink = webUrl(config.privacyUrl) && h("a", { href: config.privacyUrl }, texts.privacy);
   let opener;
 
   const bar = h(
     "div",
-    { class: "bar", role: "dialog", "aria-labelledby": "ct", "aria-describedby": "cb", tabindex: -1, hidden: true },
-    h("div", { class: "tx" }, h("h2", { id: "ct" }, texts.title), h("p", { id: "cb" }, texts.body, " ", privacyLink)),
+    { class: "bar", role: "dialog", "aria-labelledby": "banner-title", "aria-describedby": "banner-body", tabindex: -1, hidden: true },
+    h("div", { class: "text" }, h("h2", { id: "banner-title" }, texts.title), h("p", { id: "banner-body" }, texts.body, " ", privacyLink)),
     h(
       "div",
-      { class: "bs" },
+      { class: "buttons" },
       button(texts.acceptAll, () => decide(null, "accept_all")),
       button(texts.rejectAll, () => decide({}, "reject_all")),
-      button(texts.customise, () => open(), "alt"),
+      button(texts.customise, () => open(), "secondary"),
     ),
   );
 
   const switches = Object.create(null);
-  const lifetime = (days) => (days == null ? texts.session : days + " " + (days == 1 ? texts.day : texts.days));
+  const lifetime = (days) => (typeof days === "number" ? days + " " + (days === 1 ? texts.day : texts.days) : texts.session);
   const sections = config.categories.map(({ slug, required, vendors, cookies }) => {
     const words = (has(texts.categories, slug) && texts.categories[slug]) || { name: slug };
     switches[slug] = h("input", {
       type: "checkbox",
       role: "switch",
-      class: "sw",
-      id: "s-" + slug,
-      "aria-describedby": "d-" + slug,
+      class: "switch",
+      id: "switch-" + slug,
+      "aria-describedby": "about-" + slug,
       disabled: required || signal,
     });
     return h(
       "section",
-      { class: "cat" },
+      { class: "category" },
       h(
         "div",
         { class: "row" },
-        h("h3", {}, h("label", { for: "s-" + slug }, words.name)),
-        required && h("span", { class: "mu" }, texts.alwaysOn),
+        h("h3", {}, h("label", { for: "switch-" + slug }, words.name)),
+        required && h("span", { class: "muted" }, texts.alwaysOn),
         switches[slug],
       ),
-      h("p", { class: "mu", id: "d-" + slug }, words.description),
+      h("p", { class: "muted", id: "about-" + slug }, words.description),
       vendors.length > 0 && h(
         "details",
         {},
@@ -99,33 +99,33 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   };
   const dialog = h(
     "div",
-    { class: "dlg", role: "dialog", "aria-modal": "true", "aria-labelledby": "pt", tabindex: -1, onkeydown: trapKeys },
-    h("div", { class: "hd" }, h("h2", { id: "pt" }, texts.preferences), closeButton(() => close())),
+    { class: "dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "preferences-title", tabindex: -1, onkeydown: trapKeys },
+    h("div", { class: "header" }, h("h2", { id: "preferences-title" }, texts.preferences), closeButton(() => close())),
     signal && h("p", { class: "note", role: "status" }, texts.honoured),
     h("p", {}, texts.body, " ", privacyLink && privacyLink.cloneNode(true)),
     sections,
     h(
       "div",
-      { class: "bs" },
+      { class: "buttons" },
       signal
         ? button(texts.close, () => close())
         : [
           button(texts.acceptAll, () => decide(null, "accept_all")),
           button(texts.rejectAll, () => decide({}, "reject_all")),
-          button(texts.save, save, "alt"),
+          button(texts.save, save, "secondary"),
         ],
     ),
   );
-  const overlay = h("div", { class: "ov", hidden: true, onclick: (event) => event.target == overlay && close() }, dialog);
-  const fab = config.button && h("button", { class: "fab", "aria-haspopup": "dialog", onclick: () => open() }, texts.preferences);
+  const overlay = h("div", { class: "overlay", hidden: true, onclick: (event) => event.target === overlay && close() }, dialog);
+  const reopenButton = config.button && h("button", { class: "reopen", "aria-haspopup": "dialog", onclick: () => open() }, texts.preferences);
   const reloadNote = h(
     "div",
-    { class: "rl", role: "status", hidden: true },
+    { class: "reload", role: "status", hidden: true },
     button(texts.reload, () => location.reload()),
     closeButton(() => { reloadNote.hidden = true; }),
   );
 
-  root.append(h("div", { class: "r", lang, dir: rtl ? "rtl" : "ltr" }, bar, fab, reloadNote, overlay));
+  root.append(h("div", { class: "root", lang, dir: rtl ? "rtl" : "ltr" }, bar, reopenButton, reloadNote, overlay));
   // The banner script runs in <head>, before <body> exists. It is mounted as soon as the
   // parser creates <body>: still before the first paint, and inside the document's body
   // where assistive technology and audits expect content.
@@ -159,20 +159,20 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   function close() {
     if (overlay.hidden) return;
     overlay.hidden = true;
-    const target = [opener, fab, bar].find(isShown);
+    const target = [opener, reopenButton, bar].find(isShown);
     if (target) target.focus();
   }
 
   function trapKeys(event) {
-    if (event.key == "Escape") {
+    if (event.key === "Escape") {
       event.stopPropagation();
       close();
-    } else if (event.key == "Tab") {
+    } else if (event.key === "Tab") {
       const focusable = [...dialog.querySelectorAll(FOCUSABLE)].filter(isShown);
       const first = focusable[0];
       const last = focusable[focusable.length - 1];
       const active = root.activeElement;
-      if (event.shiftKey ? active == first || active == dialog : active == last) {
+      if (event.shiftKey ? active === first || active === dialog : active === last) {
         event.preventDefault();
         (event.shiftKey ? last : first).focus();
       }
@@ -181,20 +181,20 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
 
   // Shows the first layer while the visitor has not decided, the floating button after.
   function render(decided) {
-    if (fab) fab.hidden = !decided;
+    if (reopenButton) reopenButton.hidden = !decided;
     if (!decided && bar.hidden) {
       bar.hidden = false;
       // Screen readers announce the banner when it takes focus, unless the visitor is
       // already somewhere on the page.
       whenMounted = () => {
         const active = document.activeElement;
-        if (!active || active == document.body) bar.focus({ preventScroll: true });
+        if (!active || active === document.body) bar.focus({ preventScroll: true });
       };
       if (host.isConnected) whenMounted();
     } else if (decided) {
       bar.hidden = true;
       close();
-      if (root.activeElement && !isShown(root.activeElement) && isShown(fab)) fab.focus();
+      if (root.activeElement && !isShown(root.activeElement) && isShown(reopenButton)) reopenButton.focus();
     }
   }
 
