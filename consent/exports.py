@@ -49,7 +49,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from . import owner_only
 from .models import (
@@ -60,7 +59,6 @@ from .models import (
     JobStatus,
     Method,
     Site,
-    job_running,
 )
 
 log = logging.getLogger(__name__)
@@ -233,15 +231,8 @@ def run(job_id: int) -> ExportJob:
     path = file_path(job)
     if job.status == JobStatus.DONE and path is not None and path.exists():
         return job
-    with job_running(ExportJob, job.pk):
+    with job.running():
         name, rows, size = write(job)
-    ExportJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.DONE,
-        file_name=name,
-        row_count=rows,
-        size_bytes=size,
-        finished_at=timezone.now(),
-    )
+    job.finish(file_name=name, row_count=rows, size_bytes=size)
     log.info("export %s: %d records, %d bytes", job.pk, rows, size)
-    job.refresh_from_db()
     return job

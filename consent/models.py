@@ -490,24 +490,49 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-@contextmanager
-def job_running(model: type[models.Model], pk: int):
-    """Mark an export or scan running for the block; if it raises, mark it failed with
-    the error in one line for the admin, and let the error go on (Celery retries)."""
-    now = timezone.now()
-    model._default_manager.filter(pk=pk).update(status=JobStatus.RUNNING, started_at=now, error="")
-    try:
-        yield
-    except Exception as exc:
-        model._default_manager.filter(pk=pk).update(
-            status=JobStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
-        raise
+class Job(models.Model):
+    """Work a staff user asks for in the admin and a Celery task does: an export, a scan.
+
+    The task runs the work inside ``running()`` and ends with ``finish()``; each writes
+    only the bookkeeping columns, so a task and the admin never overwrite each other.
+    """
+
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.PENDING)
+    requested_by = models.CharField(max_length=150, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    def _set(self, **fields) -> None:
+        type(self)._default_manager.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    @contextmanager
+    def running(self):
+        """Marks the job running for the block; if the block raises, marks it failed with
+        the error in one line for the admin and lets the error go on (Celery retries)."""
+        self._set(status=JobStatus.RUNNING, started_at=timezone.now(), error="")
+        try:
+            yield
+        except Exception as exc:
+            self._set(
+                status=JobStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                finished_at=timezone.now(),
+            )
+            raise
+
+    def finish(self, **results) -> None:
+        """Marks the job done, with what it produced."""
+        self._set(status=JobStatus.DONE, finished_at=timezone.now(), **results)
 
 
-class ExportJob(models.Model):
+class ExportJob(Job):
     """A consent-log export requested from the admin and written by a Celery task."""
 
     class Format(models.TextChoices):
@@ -523,15 +548,9 @@ class ExportJob(models.Model):
         null=True, blank=True, help_text="Only the records of one browser (access, portability)."
     )
     format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
-    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.PENDING)
-    requested_by = models.CharField(max_length=150, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     row_count = models.PositiveBigIntegerField(default=0)
     size_bytes = models.PositiveBigIntegerField(default=0)
     file_name = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -578,19 +597,13 @@ def is_on_site(site: Site, url: str) -> bool:
     return parts.scheme in ("http", "https") and origin in {o.lower() for o in site.origins()}
 
 
-class CookieScan(models.Model):
+class CookieScan(Job):
     """A headless-browser visit of a site's pages, before consent and after accept all."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="scans")
     urls = models.TextField(
         help_text="Pages to visit, one per line, each on one of the site's allowed origins."
     )
-    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.PENDING)
-    requested_by = models.CharField(max_length=150, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

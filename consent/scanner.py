@@ -56,7 +56,6 @@ from .models import (
     Site,
     Vendor,
     is_on_site,
-    job_running,
 )
 from .policy import category_for_cookie
 from .siteconfig import get_bundle
@@ -303,7 +302,7 @@ def run(scan_id: int) -> CookieScan:
     site = scan.site
     urls = [url for url in scan.url_list() if is_on_site(site, url)]
     refused = [url for url in scan.url_list() if url not in urls]
-    with job_running(CookieScan, scan.pk):
+    with scan.running():
         started = time.time()
         result = crawl(urls, site.key, site.origins())
         if result.failure:
@@ -311,13 +310,8 @@ def run(scan_id: int) -> CookieScan:
     with transaction.atomic():
         scan.findings.all().delete()
         ScanFinding.objects.bulk_create(findings_from(scan, result.visits, started))
-        CookieScan.objects.filter(pk=scan.pk).update(
-            status=JobStatus.DONE,
-            error="\n".join(_messages(refused, result.visits)),
-            finished_at=timezone.now(),
-        )
+        scan.finish(error="\n".join(_messages(refused, result.visits)))
     log.info("scan %s: %d pages in %.1fs", scan.pk, len(urls), time.time() - started)
-    scan.refresh_from_db()
     return scan
 
 

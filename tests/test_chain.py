@@ -17,10 +17,17 @@ pytestmark = pytest.mark.django_db
 
 def decide(n: int = 1, consent_id: uuid.UUID | None = None) -> list[ConsentRecord]:
     bundle = get_bundle("demo")
-    return [records.record_consent(bundle, categories={"functional": True, "advertising": False},
-                                   policy_version=1, method="custom", signals=Signals(),
-                                   consent_id=consent_id)
-            for _ in range(n)]
+    return [
+        records.record_consent(
+            bundle,
+            categories={"functional": True, "advertising": False},
+            policy_version=1,
+            method="custom",
+            signals=Signals(),
+            consent_id=consent_id,
+        )
+        for _ in range(n)
+    ]
 
 
 def raw_sql(sql: str, params=()) -> None:
@@ -55,8 +62,10 @@ def test_an_altered_record_is_named(site):
     records_ = decide(4)
     chain.seal()
     target = records_[2]
-    raw_sql("UPDATE consent_consentrecord SET categories = %s WHERE id = %s",
-            ['{"required": true, "functional": true, "advertising": true}', target.id])
+    raw_sql(
+        "UPDATE consent_consentrecord SET categories = %s WHERE id = %s",
+        ['{"required": true, "functional": true, "advertising": true}', target.id],
+    )
     code, message = verify_command()
     assert code == 1
     assert f"altered: record #{target.id}" in message
@@ -82,12 +91,23 @@ def test_an_inserted_record_is_named(site):
     raw_sql("DELETE FROM consent_consentrecord WHERE id = %s", [gap_id])
     decide(2)
     chain.seal()
-    raw_sql("INSERT INTO consent_consentrecord (id, consent_id, site_id, policy_version, "
-            "texts_hash, categories, method, gpc, dnt, language, page_url, ip_prefix, "
-            "created_at, expires_at) VALUES (%s, %s, %s, 1, %s, %s, 'accept_all', %s, %s, '', "
-            "'', '', %s, %s)",
-            [gap_id, uuid.uuid4().hex, site.id, "0" * 64, '{"required": true}', False, False,
-             timezone.now() - timezone.timedelta(days=30), timezone.now()])
+    raw_sql(
+        "INSERT INTO consent_consentrecord (id, consent_id, site_id, policy_version, "
+        "texts_hash, categories, method, gpc, dnt, language, page_url, ip_prefix, "
+        "created_at, expires_at) VALUES (%s, %s, %s, 1, %s, %s, 'accept_all', %s, %s, '', "
+        "'', '', %s, %s)",
+        [
+            gap_id,
+            uuid.uuid4().hex,
+            site.id,
+            "0" * 64,
+            '{"required": true}',
+            False,
+            False,
+            timezone.now() - timezone.timedelta(days=30),
+            timezone.now(),
+        ],
+    )
     chain.seal()
     assert not ChainLink.objects.filter(kind="record", row_id=gap_id).exists()
     code, message = verify_command()
@@ -141,10 +161,15 @@ def test_ranges_round_trip():
 
 
 def test_a_nulled_value_is_caught_as_an_alteration(site):
-    record = records.record_consent(get_bundle("demo"), categories={"functional": True,
-                                    "advertising": False}, policy_version=1, method="custom",
-                                    signals=Signals(), consent_id=uuid.uuid4(),
-                                    decision_id=uuid.uuid4())
+    record = records.record_consent(
+        get_bundle("demo"),
+        categories={"functional": True, "advertising": False},
+        policy_version=1,
+        method="custom",
+        signals=Signals(),
+        consent_id=uuid.uuid4(),
+        decision_id=uuid.uuid4(),
+    )
     chain.seal()
     raw_sql("UPDATE consent_consentrecord SET decision_id = NULL WHERE id = %s", [record.id])
     code, message = verify_command()
@@ -160,9 +185,16 @@ def test_records_of_a_deleted_site_are_reported_not_failed(site):
 
     decide(2)
     now = timezone.now()
-    orphan = ConsentRecord(consent_id=uuid.uuid4(), site_id=987654, policy_version=1,
-                           texts_hash="0" * 64, categories={"required": True},
-                           method="reject_all", created_at=now, expires_at=now)
+    orphan = ConsentRecord(
+        consent_id=uuid.uuid4(),
+        site_id=987654,
+        policy_version=1,
+        texts_hash="0" * 64,
+        categories={"required": True},
+        method="reject_all",
+        created_at=now,
+        expires_at=now,
+    )
     groupcommit.insert([orphan])
     out = io.StringIO()
     call_command("verify_audit", "--seal", stdout=out)
