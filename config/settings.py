@@ -71,13 +71,13 @@ INSTALLED_APPS = [
     "consent",
 ]
 
-# ConsentMiddleware sits inside CSPMiddleware (its consent-aware policy must be in place
-# before the header is written) and outside everything that sets cookies.
+# ConsentMiddleware sits inside ConsentCSPMiddleware (django-csp's, which writes the
+# consent-aware policy on the way out) and outside everything that sets cookies.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "consent.api.fastpath.FastPathMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "consent.csp.ConsentCSPMiddleware",
     "consent.middleware.ConsentMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -355,3 +355,10 @@ CONSENT_SCANNER_TIME_LIMIT = env_int("CONSENT_SCANNER_TIME_LIMIT", 300)
 CONSENT_SCANNER_USER = os.environ.get("CONSENT_SCANNER_USER", "nobody")
 # Chromium's sandbox for scanned pages; off only where user namespaces are unavailable.
 CONSENT_SCANNER_SANDBOX = env_bool("CONSENT_SCANNER_SANDBOX", True)
+
+# --- The consent POST's group commit (issue 13; consent.groupcommit) --------------------
+# On (the default): decisions that arrive together in one process are stored with one
+# INSERT and one COMMIT, each answered after it. Off: each decision is its own INSERT and
+# COMMIT (bench/consent_throughput measures both; README, "How the consent POST meets its
+# bars").
+CONSENT_GROUP_COMMIT = env_bool("CONSENT_GROUP_COMMIT", True)

@@ -10,7 +10,8 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.urls import NoReverseMatch, reverse
 
 OWN = "consent.middleware.ConsentMiddleware"
-CSP = "csp.middleware.CSPMiddleware"
+CSP = "consent.csp.ConsentCSPMiddleware"
+PLAIN_CSP = "csp.middleware.CSPMiddleware"
 COOKIE_SETTERS = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -27,9 +28,17 @@ def middleware_order(middleware: list[str]) -> list[Error]:
     if CSP in middleware and middleware.index(CSP) > position:
         errors.append(
             Error(
-                f"{OWN} must come after {CSP} in MIDDLEWARE: the consent-aware policy has "
-                "to be in place before django-csp writes the header.",
+                f"{OWN} must come after {CSP} in MIDDLEWARE: the policy is written on the "
+                "way out, once the visitor's consent is known.",
                 id="consent.E001",
+            )
+        )
+    if PLAIN_CSP in middleware:
+        errors.append(
+            Error(
+                f"Use {CSP} in place of {PLAIN_CSP}: it is django-csp's middleware, "
+                "extended to list the hosts of the vendors each visitor allows.",
+                id="consent.E005",
             )
         )
     for cookie_setter in COOKIE_SETTERS:

@@ -15,8 +15,10 @@ settings.CONTENT_SECURITY_POLICY, which no admin-entered value can widen.
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 
 from csp.constants import HEADER, NONCE
+from csp.middleware import CSPMiddleware, PolicyParts
 from csp.utils import build_policy
 from django.http import HttpRequest, HttpResponseBase
 
@@ -26,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 DIRECTIVES = ("script-src", "img-src", "connect-src", "frame-src")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-NONCE_MARK = "\x00nonce\x00"  # stands for the request's nonce in a memoised header
 
 
 def safe_hosts(hosts_by_category: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
@@ -56,51 +57,73 @@ def sources(hosts: Iterable[str]) -> dict[str, list]:
     return added
 
 
-def header(added: Mapping[str, list], directives: Mapping, nonce: str | None) -> str | None:
-    """The whole header: the configured policy plus ``added``, with NONCE_MARK where the
-    nonce goes (the caller memoises it per set of allowed categories and puts the
-    request's nonce in). None if it would carry a control character or anything but
-    ASCII: then django-csp writes the configured policy alone."""
-    update = merged_update(added, directives, {}, {})
-    built = build_policy(update=update, nonce=NONCE_MARK if nonce else None)
-    if CONTROL.search(built.replace(NONCE_MARK, "")) or not built.isascii():
-        logger.warning("Not sending a Content-Security-Policy that is not plain ASCII.")
-        return None
-    return built
+class FrozenDirectives(Mapping):
+    """A policy update that never changes once built, memoised per set of allowed
+    categories. django-csp deep-copies the parts of every policy it builds
+    (``dataclasses.asdict``); copying this one would cost more than the rest of the
+    middleware, and being immutable it can be shared as it is."""
+
+    def __init__(self, directives: Mapping[str, Iterable]) -> None:
+        self._directives = {name: tuple(values) for name, values in directives.items()}
+
+    def __getitem__(self, name: str) -> tuple:
+        return self._directives[name]
+
+    def __iter__(self):
+        return iter(self._directives)
+
+    def __len__(self) -> int:
+        return len(self._directives)
+
+    def __deepcopy__(self, memo: dict) -> "FrozenDirectives":
+        return self
 
 
-def add_consented_sources(request: HttpRequest, response: HttpResponseBase, consent) -> bool:
-    """Adds our nonce and the allowed vendors' hosts to a page's CSP (browsers apply a
-    CSP to documents only); True when that policy depends on the visitor's consent.
+class ConsentCSPMiddleware(CSPMiddleware):
+    """django-csp's middleware, extended where its documentation says to extend it
+    (``get_policy_parts``): on the enforced site's pages (ConsentMiddleware set
+    ``request.consent``, the path is under CONSENT_ENFORCED_PATHS, the response is a
+    page: browsers apply a CSP to documents only) the policy's update gains our nonce and
+    the hosts of the vendors the visitor allows. Everywhere else, the console included,
+    the configured policy is left exactly as it is.
 
-    A view that adjusted its policy with django-csp's decorators gets the hosts added to
-    its own adjustments, for django-csp to build; every other response gets the header
-    from a per-site memo, and django-csp leaves a header that is already there alone.
+    Use it in place of ``csp.middleware.CSPMiddleware`` (a system check says so).
     """
-    # django-csp's decorators leave their marks in the response's __dict__; looking
-    # there costs far less than getattr() missing on nearly every response.
-    marks = response.__dict__
-    if HEADER in response or marks.get("_csp_exempt"):
-        return False
-    rules = consent.rules
-    if rules.debug and response.status_code in (404, 500):
-        return False  # django-csp leaves Django's debug pages alone
-    config = marks.get("_csp_config")
-    replace = marks.get("_csp_replace")
-    update = marks.get("_csp_update")
-    allowed = consent.state.allowed
-    if config is None:
-        config = rules.csp_directives
-        if config is None or request.path_info.startswith(rules.csp_excluded):
-            return False
-        if replace is None and update is None:
-            policy = rules.csp_header(allowed, request.__dict__.get("_csp_nonce"))
-            if policy is not None:
-                response.headers[HEADER] = policy
-            return rules.csp_depends_on_consent
-    added = rules.csp_sources(allowed)
-    response._csp_update = merged_update(added, config, replace or {}, update or {})
-    return rules.csp_depends_on_consent
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        consent = getattr(request, "consent", None)
+        if (
+            report_only
+            or consent is None
+            or not consent.enforced
+            or not response.get("Content-Type", "").startswith("text/html")
+        ):
+            return parts
+        rules, allowed = consent.rules, consent.state.allowed
+        if parts.config is None and parts.replace is None and parts.update is None:
+            parts.update = rules.csp_update(allowed)  # the common case, memoised
+        else:
+            configured = parts.config or rules.csp_directives or {}
+            parts.update = merged_update(
+                rules.csp_sources(allowed), configured, parts.replace or {}, parts.update or {}
+            )
+        return parts
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        response = super().process_response(request, response)
+        policy = response.headers.get(HEADER)
+        if policy is not None and (CONTROL.search(policy) or not policy.isascii()):
+            # A last guard: whatever was stored, no header carries a control character.
+            logger.warning("Not sending a Content-Security-Policy that is not plain ASCII.")
+            del response.headers[HEADER]
+            fixed = PolicyParts(nonce=super().get_policy_parts(request, response).nonce)
+            response.headers[HEADER] = build_policy(**asdict(fixed))
+        return response
 
 
 def merged_update(

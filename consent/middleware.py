@@ -9,7 +9,8 @@ itself from sending what the visitor has not allowed:
   a refused category's cookies that the browser still sends are expired, a bounded
   number per response (consent.cookies).
 - HTML responses get a per-request CSP listing only the hosts of vendors in allowed
-  categories (consent.csp).
+  categories: ``consent.csp.ConsentCSPMiddleware``, django-csp's middleware extended
+  through its documented ``get_policy_parts``, reads ``request.consent``.
 - ``Vary: Cookie, Sec-GPC, DNT`` on every response that depends on those, so no shared
   cache serves one visitor's page to another.
 
@@ -23,12 +24,13 @@ material change (a new PolicyVersion) it is no choice at all, exactly as in the 
 which asks again. No choice is not a refusal, so nothing is expired until the visitor
 answers (or sends GPC/DNT).
 
-Place it after ``csp.middleware.CSPMiddleware`` (its policy must be computed before the
-header is written) and before the session, CSRF and messages middleware (it must see
-the cookies they set); consent.checks reports any other place. A view cached with
-``cache_page`` that reads consent needs ``consent.decorators.vary_on_consent`` under it,
-since the view cache stores the response before any middleware adds ``Vary``; the
-site-wide cache middleware needs nothing. It never queries the database on a warm cache,
+Place it after ``consent.csp.ConsentCSPMiddleware`` (which writes the policy on the way
+out, after this middleware has answered) and before the session, CSRF and messages
+middleware (it must see the cookies they set); consent.checks reports any other place.
+A view cached with ``cache_page`` that reads consent needs
+``consent.decorators.vary_on_consent`` under it, since the view cache stores the
+response before any middleware adds ``Vary``; the site-wide cache middleware needs
+nothing. It never queries the database on a warm cache,
 and an admin change reaches every process as the site's bundle does
 (``siteconfig.RECHECK_SECONDS``).
 """
@@ -87,6 +89,8 @@ class VisitorConsent:
     def __init__(self, request: HttpRequest) -> None:
         self._request = request
         self.consulted = False
+        # Whether the request is one of the enforced site's pages (CONSENT_ENFORCED_PATHS).
+        self.enforced = request.path_info.startswith(enforced_paths())
 
     @property
     def rules(self) -> "SiteRules":
@@ -161,13 +165,11 @@ class SiteRules:
         self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
         self.csp_directives = policy.get("DIRECTIVES")
-        self.csp_excluded = tuple(policy.get("EXCLUDE_URL_PREFIXES") or ())
-        self.debug = settings.DEBUG
         self._states: dict[tuple[str, str, str], ConsentState] = {}
         self._categories: dict[str, str | None] = {}
         self._paths: dict[CookieRule, str | None] = {}
         self._sources: dict[frozenset[str], dict[str, list]] = {}
-        self._headers: dict[tuple[frozenset[str], bool], str | None] = {}
+        self._updates: dict[frozenset[str], csp.FrozenDirectives] = {}
 
     def state_for(self, stored: str, gpc: str, dnt: str) -> ConsentState:
         """The consent state for a consent cookie value and the two signal headers."""
@@ -224,19 +226,16 @@ class SiteRules:
             sources = self._sources[allowed] = csp.sources(hosts)
             return sources
 
-    def csp_header(self, allowed: frozenset[str], nonce: str | None) -> str | None:
-        """The whole header: the configured policy plus ``csp_sources``. Built once per
-        set of allowed categories, where django-csp would build it on every request."""
-        key = (allowed, bool(nonce))
+    def csp_update(self, allowed: frozenset[str]) -> "csp.FrozenDirectives":
+        """django-csp's ``update`` for a page whose view adjusted nothing: the configured
+        directives plus ``csp_sources``, once per set of allowed categories."""
         try:
-            header = self._headers[key]
+            return self._updates[allowed]
         except KeyError:
-            header = self._headers[key] = csp.header(
-                self.csp_sources(allowed), self.csp_directives or {}, nonce
+            update = self._updates[allowed] = csp.FrozenDirectives(
+                csp.merged_update(self.csp_sources(allowed), self.csp_directives or {}, {}, {})
             )
-        if header is None or not nonce:
-            return header
-        return header.replace(csp.NONCE_MARK, nonce)
+            return update
 
 
 _current: SiteRules | None = None
@@ -297,13 +296,14 @@ class ConsentMiddleware:
         request.consent = consent  # type: ignore[attr-defined]  # the documented API
         response = self.get_response(request)
         varies = consent.consulted
-        if request.path_info.startswith(enforced_paths()):
+        if consent.enforced:
             if response.cookies or "Set-Cookie" in response:
                 varies |= remove_unallowed_cookies(response, consent)
             if response.get("Content-Type", "").startswith("text/html"):
                 if request.COOKIES:
                     varies |= expire_refused_cookies(request, response, consent)
-                varies |= csp.add_consented_sources(request, response, consent)
+                # ConsentCSPMiddleware adds the allowed vendors' hosts on the way out.
+                varies |= consent.rules.csp_depends_on_consent
         if varies:
             if "Vary" in response:
                 patch_vary_headers(response, VARY)

@@ -19,7 +19,7 @@ def _whole_site_enforced(settings):
 
 
 OWN = "consent.middleware.ConsentMiddleware"
-CSP = "csp.middleware.CSPMiddleware"
+CSP = "consent.csp.ConsentCSPMiddleware"
 SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
 
 
@@ -89,6 +89,12 @@ def test_the_system_check_refuses_it_where_it_cannot_see_the_session_cookie():
     (error,) = middleware_order([CSP, SESSION, OWN])
     assert error.id == "consent.E002"
     assert f"must come before {SESSION}" in error.msg
+
+
+def test_the_system_check_asks_for_the_consent_aware_csp_middleware():
+    (error,) = middleware_order(["csp.middleware.CSPMiddleware", OWN, SESSION])
+    assert error.id == "consent.E005"
+    assert CSP in error.msg
 
 
 def test_the_system_check_accepts_the_documented_order():
