@@ -101,6 +101,15 @@ class Site(models.Model):
         return self.name
 
     def clean(self) -> None:
+        # The banner writes this cookie on the site's pages: named like a session, CSRF
+        # or other required cookie it would overwrite that one (the console's own, where
+        # the site shares its origin).
+        taken = {*settings.CONSENT_REQUIRED_COOKIES, settings.SESSION_COOKIE_NAME}
+        taken.add(settings.CSRF_COOKIE_NAME)
+        if self.cookie_name in taken:
+            raise ValidationError(
+                {"cookie_name": f"{self.cookie_name!r} is a required cookie's name."}
+            )
         kept = max(self.consent_lifetime_days or 0, self.refusal_lifetime_days or 0)
         if self.retention_days is not None and self.retention_days < kept:
             raise ValidationError(
