@@ -119,6 +119,8 @@ def test_a_privacy_policy_link_that_is_not_http_is_refused(marketing, site, url)
         ("cookie_name", "consent\r\nSet-Cookie: x=1"),
         ("cookie_name", "con sent"),
         ("cookie_name", "consent*"),
+        ("cookie_name", "sessionid"),
+        ("cookie_name", "csrftoken"),
         ("cookie_domain", ".shop.example; HttpOnly"),
         ("cookie_domain", ".shop.example\n.evil.example"),
         ("default_language", "en<script>"),

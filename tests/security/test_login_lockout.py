@@ -58,6 +58,17 @@ def test_other_users_and_other_addresses_are_not_affected(staff):
     assert (elsewhere.status_code, elsewhere["Location"]) == (302, "/admin/")
 
 
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [("203.0.113.", "203.0.113.200"), ("2001:db8:1:2::", "2001:db8:1:2:ffff::1")],
+)
+def test_rotating_addresses_within_one_network_does_not_escape_the_lockout(staff, first, then):
+    for n in range(5):
+        log_in(Client(), "ops", f"guess-{n}", address=f"{first}{n + 10}")
+
+    assert log_in(Client(), "ops", PASSWORD, address=then).status_code == 429
+
+
 def minutes_pass(minutes: float) -> None:
     """As if the last attempt had been made ``minutes`` ago."""
     from axes.models import AccessAttempt
