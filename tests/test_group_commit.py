@@ -100,8 +100,11 @@ def test_a_decision_resent_within_one_batch_is_stored_once(site):
         with writes_held():
             first = pool.submit(decide)
             leading()
-            futures = [pool.submit(decide, **twice), pool.submit(decide, **twice),
-                       pool.submit(decide)]
+            futures = [
+                pool.submit(decide, **twice),
+                pool.submit(decide, **twice),
+                pool.submit(decide),
+            ]
             queued(3)
         stored = [f.result(timeout=30) for f in [first, *futures]]
     assert ConsentRecord.objects.count() == 3
@@ -228,9 +231,16 @@ def test_the_insert_is_one_statement_that_django_sees(site):
 
     now = timezone.now()
     rows = [
-        ConsentRecord(consent_id=uuid.uuid4(), site=Site(pk=site.pk, key=site.key),
-                      policy_version=1, texts_hash="a" * 64, categories={"required": True},
-                      method=Method.REJECT_ALL, created_at=now, expires_at=now)
+        ConsentRecord(
+            consent_id=uuid.uuid4(),
+            site=Site(pk=site.pk, key=site.key),
+            policy_version=1,
+            texts_hash="a" * 64,
+            categories={"required": True},
+            method=Method.REJECT_ALL,
+            created_at=now,
+            expires_at=now,
+        )
         for _ in range(3)
     ]
     with CaptureQueriesContext(connection) as captured:

@@ -9,13 +9,22 @@ def test_it_returns_the_site_configuration(client, site):
     assert response.status_code == 200
     config = response.json()
     assert config["policyVersion"] == 1
-    assert config["cookie"] == {"name": "consent", "domain": "", "consentDays": 365,
-                                "refusalDays": 182}
+    assert config["cookie"] == {
+        "name": "consent",
+        "domain": "",
+        "consentDays": 365,
+        "refusalDays": 182,
+    }
     functional = next(c for c in config["categories"] if c["slug"] == "functional")
     assert {v["name"] for v in functional["vendors"]} == {"Google Analytics", "YouTube"}
     ga = next(c for c in functional["cookies"] if c["name"] == "_ga")
-    assert ga == {"name": "_ga", "path": "/", "days": 730, "vendor": "Google Analytics",
-                  "purpose": "Distinguishes visitors for usage statistics."}
+    assert ga == {
+        "name": "_ga",
+        "path": "/",
+        "days": 730,
+        "vendor": "Google Analytics",
+        "purpose": "Distinguishes visitors for usage statistics.",
+    }
     ysc = next(c for c in functional["cookies"] if c["name"] == "YSC")
     assert ysc["days"] is None
 

@@ -26,8 +26,13 @@ def post(client, data, origin=ORIGIN, **headers):
     if origin:
         headers["Origin"] = origin
     raw = data if isinstance(data, str | bytes) else json.dumps(data)
-    return client.post(URL, raw, content_type="application/json", headers=headers,
-                       REMOTE_ADDR=headers.pop("remote_addr", "203.0.113.77"))
+    return client.post(
+        URL,
+        raw,
+        content_type="application/json",
+        headers=headers,
+        REMOTE_ADDR=headers.pop("remote_addr", "203.0.113.77"),
+    )
 
 
 def test_it_records_a_decision_and_answers_with_a_receipt(client, site):
@@ -51,8 +56,14 @@ def test_it_records_a_decision_and_answers_with_a_receipt(client, site):
 def test_it_keeps_the_browsers_consent_id(client, site):
     consent_id = uuid.uuid4()
     post(client, body(consent_id=str(consent_id)))
-    post(client, body(consent_id=str(consent_id), method="withdraw",
-                      categories={"functional": False, "advertising": False}))
+    post(
+        client,
+        body(
+            consent_id=str(consent_id),
+            method="withdraw",
+            categories={"functional": False, "advertising": False},
+        ),
+    )
     assert ConsentRecord.objects.filter(consent_id=consent_id).count() == 2
 
 
@@ -69,9 +80,11 @@ def test_ipv6_is_truncated_to_48_bits(client, site):
 
 @pytest.mark.parametrize("header,field", [("Sec-GPC", "gpc"), ("DNT", "dnt")])
 def test_a_signal_forces_every_optional_category_off(client, site, header, field):
-    response = post(client, body(method="accept_all",
-                                 categories={"functional": True, "advertising": True}),
-                    **{header: "1"})
+    response = post(
+        client,
+        body(method="accept_all", categories={"functional": True, "advertising": True}),
+        **{header: "1"},
+    )
     assert response.status_code == 201
     receipt = response.json()
     assert receipt["categories"] == {"required": True, "functional": False, "advertising": False}
@@ -99,17 +112,24 @@ def test_an_older_policy_version_is_accepted_and_stored_as_such(client, site):
     PolicyVersion.objects.create(site=site, summary="Added a vendor")
     assert post(client, body(policy_version=1)).status_code == 201
     assert post(client, body(policy_version=2)).status_code == 201
-    assert list(ConsentRecord.objects.order_by("id").values_list("policy_version", flat=True)) == [1, 2]
+    assert list(ConsentRecord.objects.order_by("id").values_list("policy_version", flat=True)) == [
+        1,
+        2,
+    ]
 
 
 @pytest.mark.parametrize(
     "data,field",
     [
         (body(categories={"functional": True}), "categories"),
-        (body(categories={"functional": True, "advertising": False, "analytics": True}),
-         "categories"),
-        (body(categories={"functional": True, "advertising": False, "required": False}),
-         "categories"),
+        (
+            body(categories={"functional": True, "advertising": False, "analytics": True}),
+            "categories",
+        ),
+        (
+            body(categories={"functional": True, "advertising": False, "required": False}),
+            "categories",
+        ),
         (body(categories={"functional": "yes", "advertising": False}), "categories"),
         (body(categories={"functional": 1, "advertising": 0}), "categories"),
         (body(categories=["functional"]), "categories"),
@@ -150,8 +170,9 @@ def test_a_body_over_the_limit_is_a_413(client, site):
 
 
 def test_an_unknown_site_is_a_404(client, site):
-    response = client.post("/api/v1/sites/nope/consents", json.dumps(body()),
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/sites/nope/consents", json.dumps(body()), content_type="application/json"
+    )
     assert response.status_code == 404
 
 
@@ -169,9 +190,14 @@ def test_a_registered_origin_gets_cors_headers(client, site):
 
 
 def test_the_preflight_is_answered_for_a_registered_origin(client, site):
-    response = client.options(URL, headers={"Origin": ORIGIN,
-                                            "Access-Control-Request-Method": "POST",
-                                            "Access-Control-Request-Headers": "content-type"})
+    response = client.options(
+        URL,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == ORIGIN
     assert "POST" in response["Access-Control-Allow-Methods"]
@@ -179,8 +205,9 @@ def test_the_preflight_is_answered_for_a_registered_origin(client, site):
 
 
 def test_the_preflight_is_refused_for_a_foreign_origin(client, site):
-    response = client.options(URL, headers={"Origin": "https://evil.example",
-                                            "Access-Control-Request-Method": "POST"})
+    response = client.options(
+        URL, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert response.status_code == 403
     assert "Access-Control-Allow-Origin" not in response
 

@@ -15,18 +15,43 @@ from consent.siteconfig import get_bundle
 pytestmark = pytest.mark.django_db
 
 BANNER_BODIES = [
-    {"categories": {"functional": True, "advertising": True}, "policy_version": 1,
-     "method": "accept_all", "language": "en", "page_url": "https://shop.example/"},
-    {"categories": {"functional": False, "advertising": False}, "policy_version": 1,
-     "method": "reject_all", "language": "de-AT",
-     "page_url": "https://shop.example/basket?coupon=a@b.c#top"},
-    {"categories": {"functional": True, "advertising": False}, "policy_version": 1,
-     "method": "custom", "language": "fr", "page_url": "http://localhost:8000/demo/",
-     "consent_id": str(uuid.uuid4()), "decision_id": str(uuid.uuid4())},
-    {"categories": {"required": True, "functional": False, "advertising": False},
-     "policy_version": 1, "method": "gpc", "consent_id": None, "decision_id": None},
-    {"categories": {"functional": False, "advertising": False}, "policy_version": 1,
-     "method": "withdraw", "language": "", "page_url": ""},
+    {
+        "categories": {"functional": True, "advertising": True},
+        "policy_version": 1,
+        "method": "accept_all",
+        "language": "en",
+        "page_url": "https://shop.example/",
+    },
+    {
+        "categories": {"functional": False, "advertising": False},
+        "policy_version": 1,
+        "method": "reject_all",
+        "language": "de-AT",
+        "page_url": "https://shop.example/basket?coupon=a@b.c#top",
+    },
+    {
+        "categories": {"functional": True, "advertising": False},
+        "policy_version": 1,
+        "method": "custom",
+        "language": "fr",
+        "page_url": "http://localhost:8000/demo/",
+        "consent_id": str(uuid.uuid4()),
+        "decision_id": str(uuid.uuid4()),
+    },
+    {
+        "categories": {"required": True, "functional": False, "advertising": False},
+        "policy_version": 1,
+        "method": "gpc",
+        "consent_id": None,
+        "decision_id": None,
+    },
+    {
+        "categories": {"functional": False, "advertising": False},
+        "policy_version": 1,
+        "method": "withdraw",
+        "language": "",
+        "page_url": "",
+    },
 ]
 
 
@@ -49,19 +74,59 @@ def test_what_the_banner_sends_takes_the_fast_road_and_matches(site, data):
 
 
 ODD_VALUES = [
-    None, True, False, 0, 1, -1, 2, 1.0, "", " ", "1", "true", "en ", " en", "EN", "e",
-    "en-", "en\n", "de-AT-x-private", "a" * 17, "https://shop.example/ ", " https://a.b/",
-    "https://shop.example/\x00", "ftp://shop.example/", "javascript:alert(1)",
-    "https://bücher.example/", "https://" + "a" * 2000 + ".example/", "http://localhost",
-    "https://[::1]:8000/x", "https://shop.example/\ud800", str(uuid.uuid4()),
-    str(uuid.uuid4()).upper(), "{" + str(uuid.uuid4()) + "}", uuid.uuid4().hex,
-    "urn:uuid:" + str(uuid.uuid4()), "accept_all", "reject_all", "custom", "gpc", "dnt",
-    "withdraw", "maybe", [], {}, ["functional"], {"functional": True},
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2,
+    1.0,
+    "",
+    " ",
+    "1",
+    "true",
+    "en ",
+    " en",
+    "EN",
+    "e",
+    "en-",
+    "en\n",
+    "de-AT-x-private",
+    "a" * 17,
+    "https://shop.example/ ",
+    " https://a.b/",
+    "https://shop.example/\x00",
+    "ftp://shop.example/",
+    "javascript:alert(1)",
+    "https://bücher.example/",
+    "https://" + "a" * 2000 + ".example/",
+    "http://localhost",
+    "https://[::1]:8000/x",
+    "https://shop.example/\ud800",
+    str(uuid.uuid4()),
+    str(uuid.uuid4()).upper(),
+    "{" + str(uuid.uuid4()) + "}",
+    uuid.uuid4().hex,
+    "urn:uuid:" + str(uuid.uuid4()),
+    "accept_all",
+    "reject_all",
+    "custom",
+    "gpc",
+    "dnt",
+    "withdraw",
+    "maybe",
+    [],
+    {},
+    ["functional"],
+    {"functional": True},
 ]
 
 
-@pytest.mark.parametrize("field", ["categories", "policy_version", "method", "language",
-                                   "page_url", "consent_id", "decision_id"])
+@pytest.mark.parametrize(
+    "field",
+    ["categories", "policy_version", "method", "language", "page_url", "consent_id", "decision_id"],
+)
 def test_any_odd_value_in_any_field_is_declined_or_read_alike(site, field):
     bundle = get_bundle("demo")
     for base in BANNER_BODIES:
@@ -90,10 +155,14 @@ def test_odd_categories_are_declined_or_read_alike(site, categories):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=6,
 )
 FIELD_VALUES = {
@@ -101,7 +170,8 @@ FIELD_VALUES = {
         st.sampled_from(["functional", "advertising", "required", "other"]),
         st.booleans() | JSON,
         max_size=4,
-    ) | JSON,
+    )
+    | JSON,
     "policy_version": st.integers(-1, 3) | JSON,
     "method": st.sampled_from(["accept_all", "reject_all", "custom", "gpc", "withdraw"]) | JSON,
     "language": st.from_regex(r"[a-zA-Z]{1,9}(-[a-zA-Z0-9]{1,9})?", fullmatch=True) | JSON,
@@ -111,8 +181,9 @@ FIELD_VALUES = {
 }
 
 
-RANDOM = settings(max_examples=300, deadline=None,
-                  suppress_health_check=[HealthCheck.function_scoped_fixture])
+RANDOM = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @RANDOM

@@ -13,8 +13,14 @@ ORIGIN = "https://shop.example"
 def decide(client, consent_id, method="custom", functional=True, advertising=False):
     response = client.post(
         "/api/v1/sites/demo/consents",
-        json.dumps({"consent_id": str(consent_id), "policy_version": 1, "method": method,
-                    "categories": {"functional": functional, "advertising": advertising}}),
+        json.dumps(
+            {
+                "consent_id": str(consent_id),
+                "policy_version": 1,
+                "method": method,
+                "categories": {"functional": functional, "advertising": advertising},
+            }
+        ),
         content_type="application/json",
     )
     assert response.status_code == 201
@@ -57,9 +63,7 @@ def test_it_rejects_a_malformed_consent_id(client, site, bad):
     assert "consent_id" in response.json()
 
 
-def test_erasure_removes_every_record_and_leaves_an_event_without_personal_data(
-    client, consent_id
-):
+def test_erasure_removes_every_record_and_leaves_an_event_without_personal_data(client, consent_id):
     other = uuid.uuid4()
     decide(client, other)
     response = client.delete(f"/api/v1/consents/{consent_id}")
@@ -70,8 +74,9 @@ def test_erasure_removes_every_record_and_leaves_an_event_without_personal_data(
     assert event.data["count"] == 2
     assert event.actor == "visitor from 127.0.0.0/24"
     assert event.data["requester"] == {"via": "api", "ip_prefix": "127.0.0.0/24"}
-    assert str(consent_id) not in json.dumps([event.data, event.object_repr, event.object_id,
-                                              event.before, event.after])
+    assert str(consent_id) not in json.dumps(
+        [event.data, event.object_repr, event.object_id, event.before, event.after]
+    )
 
 
 def test_a_receipt_is_gone_after_erasure(client, consent_id):
@@ -88,11 +93,15 @@ def test_erasure_of_sealed_records_still_verifies(client, consent_id):
 
 
 def test_the_sites_origin_may_read_and_erase_cross_origin(client, consent_id):
-    preflight = client.options(f"/api/v1/consents/{consent_id}",
-                               headers={"Origin": ORIGIN, "Access-Control-Request-Method": "DELETE"})
+    preflight = client.options(
+        f"/api/v1/consents/{consent_id}",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "DELETE"},
+    )
     assert preflight["Access-Control-Allow-Origin"] == ORIGIN
     assert "DELETE" in preflight["Access-Control-Allow-Methods"]
-    foreign = client.get(f"/api/v1/consents/{consent_id}", headers={"Origin": "https://evil.example"})
+    foreign = client.get(
+        f"/api/v1/consents/{consent_id}", headers={"Origin": "https://evil.example"}
+    )
     assert "Access-Control-Allow-Origin" not in foreign
 
 
@@ -106,8 +115,13 @@ def test_a_record_whose_site_is_gone_is_still_shown_and_erased(client, consent_i
 
     now = timezone.now()
     orphan = ConsentRecord(
-        consent_id=consent_id, site_id=987654, policy_version=1, texts_hash="0" * 64,
-        categories={"required": True}, method="reject_all", created_at=now,
+        consent_id=consent_id,
+        site_id=987654,
+        policy_version=1,
+        texts_hash="0" * 64,
+        categories={"required": True},
+        method="reject_all",
+        created_at=now,
         expires_at=now,
     )
     groupcommit.insert([orphan])

@@ -21,4 +21,7 @@ def test_the_openapi_schema_lists_every_public_endpoint(client):
 def test_the_docs_page_is_served_under_a_strict_csp(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
-    assert "'unsafe-inline'" not in response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    assert (
+        "'unsafe-inline'"
+        not in response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    )

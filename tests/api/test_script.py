@@ -113,8 +113,12 @@ def test_it_is_served_gzipped_to_browsers_that_accept_it(client, site):
     assert zipped["Content-Encoding"] == "gzip"
     assert gzip.decompress(zipped.content) == plain.content
     assert zipped["ETag"] != plain["ETag"]
-    assert client.get(URL, headers={"Accept-Encoding": "gzip",
-                                    "If-None-Match": zipped["ETag"]}).status_code == 304
+    assert (
+        client.get(
+            URL, headers={"Accept-Encoding": "gzip", "If-None-Match": zipped["ETag"]}
+        ).status_code
+        == 304
+    )
 
 
 def test_it_is_answered_before_sessions_csrf_and_csp(client, site):
@@ -148,7 +152,9 @@ def test_a_warm_request_asks_the_shared_cache_at_most_for_the_stamp(client, site
     client.get(URL)
     asked = []
     real_get = cache.get
-    monkeypatch.setattr(cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key, *a, **k))
+    monkeypatch.setattr(
+        cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key, *a, **k)
+    )
     assert client.get(URL).status_code == 200
     assert asked == []  # checked within RECHECK_SECONDS: nothing asked
     monkeypatch.setattr(siteconfig, "RECHECK_SECONDS", 0)

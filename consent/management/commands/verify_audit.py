@@ -11,8 +11,11 @@ class Command(BaseCommand):
     help = "Verify the tamper-evident chain over consent records and audit events."
 
     def add_arguments(self, parser):
-        parser.add_argument("--seal", action="store_true",
-                            help="Seal rows that are not sealed yet before verifying.")
+        parser.add_argument(
+            "--seal",
+            action="store_true",
+            help="Seal rows that are not sealed yet before verifying.",
+        )
 
     def handle(self, *args, seal, **options):
         if seal:
