@@ -183,21 +183,30 @@ def erase(
         found = list(rows.values_list("id", "site_id"))
         if not found:
             return 0
-        ids = [row_id for row_id, _ in found]
-        site_key = Site.objects.filter(pk=found[0][1]).values_list("key", flat=True).first()
+        by_site: dict[int, list[int]] = {}
+        for row_id, site_id in found:
+            by_site.setdefault(site_id, []).append(row_id)
+        keys = dict(Site.objects.filter(pk__in=by_site).values_list("pk", "key"))
         rows._sanctioned_delete()
-        data = {"count": len(ids), "kind": ChainLink.Kind.RECORD, "removed_ids": encode_ranges(ids)}
-        if requester:
-            data["requester"] = requester
-        audit.log_event(
-            "erase",
-            actor=actor,
-            object_type="consent.ConsentRecord",
-            object_repr=f"{len(ids)} records of one visitor",
-            site_key=site_key or "",
-            data=data,
-        )
-    return len(ids)
+        # One event per site, so that each site's staff (who see their sites' events
+        # only) can tell that records of theirs were erased.
+        for site_id, ids in by_site.items():
+            data = {
+                "count": len(ids),
+                "kind": ChainLink.Kind.RECORD,
+                "removed_ids": encode_ranges(ids),
+            }
+            if requester:
+                data["requester"] = requester
+            audit.log_event(
+                "erase",
+                actor=actor,
+                object_type="consent.ConsentRecord",
+                object_repr=f"{len(ids)} records of one visitor",
+                site_key=keys.get(site_id, ""),
+                data=data,
+            )
+    return len(found)
 
 
 def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:

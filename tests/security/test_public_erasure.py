@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from consent import records
-from consent.models import AuditEvent, ConsentRecord
+from consent.models import AuditEvent, ConsentRecord, Site
 from consent.policy import Signals
 from consent.siteconfig import get_bundle
 from tests.security.proxied import behind_proxy, call
@@ -104,3 +104,28 @@ def test_the_staff_erasure_names_the_staff_user(site):
     event = AuditEvent.objects.get(action="erase")
     assert event.actor == "privacy-officer"
     assert "requester" not in event.data
+
+
+def test_an_erasure_across_sites_leaves_an_event_on_each_site(site):
+    """Red-team finding: one event under an arbitrary site hid the erasure from the
+    other site's staff, who see their own sites' events only."""
+    other = Site.objects.create(
+        name="Other shop", key="other-shop", allowed_origins="https://other.example"
+    )
+    other.policy_versions.create(summary="v1")
+    visitor = decide()
+    for _ in range(2):
+        records.record_consent(
+            get_bundle("other-shop"),
+            categories={"functional": False, "advertising": False},
+            policy_version=1,
+            method="reject_all",
+            signals=Signals(),
+            consent_id=visitor,
+        )
+
+    assert records.erase(visitor, actor="privacy") == 3
+
+    events = AuditEvent.objects.filter(action="erase").order_by("site_key")
+    assert [(e.site_key, e.data["count"]) for e in events] == [("demo", 1), ("other-shop", 2)]
+    assert not ConsentRecord.objects.filter(consent_id=visitor).exists()
