@@ -332,7 +332,7 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False  # no banner on every manage.py command
 # The client's network (IPv4 /24, IPv6 /64), as the throttles count it: an attacker
 # rotates addresses within a network at no cost. X-Forwarded-For only behind NUM_PROXIES.
-AXES_CLIENT_IP_CALLABLE = "consent.api.throttles.client_network"
+AXES_CLIENT_IP_CALLABLE = "consent.admin_access.login_network"
 
 # --- Files owner-only (issue 11; consent.owner_only) ----------------------------------
 # The SQLite database (and its -wal/-shm files, which SQLite creates with the database
