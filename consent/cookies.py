@@ -28,7 +28,7 @@ from publicsuffixlist import PublicSuffixList
 
 from . import models as m
 from .policy import CookieRule, rule_for_cookie
-from .validators import COOKIE_PATH
+from .validators import ATTRIBUTE_CHARACTER, CONTROL, COOKIE_PATH, NAME_CHARACTER
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,9 @@ MAX_COOKIES = 50
 # whose expiries alone filled that would fail behind it.
 MAX_BYTES = 4096
 # RFC 6265 §4.1.1: a cookie name is a token.
-TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# A domain attribute: visible ASCII without quotes, ';' and ',' (and no space or control
-# character): nothing that could end the attribute or the header.
-ATTRIBUTE = re.compile(r"[!#-+\--:<-~]*")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+TOKEN = re.compile(rf"{NAME_CHARACTER}+")
+# A domain attribute: nothing that could end the attribute or the header.
+ATTRIBUTE = re.compile(rf"{ATTRIBUTE_CHARACTER}*")
 HEADER_OVERHEAD = len("Set-Cookie: \r\n")
 
 

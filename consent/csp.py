@@ -13,7 +13,6 @@ settings.CONTENT_SECURITY_POLICY, which no admin-entered value can widen.
 """
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
@@ -22,12 +21,11 @@ from csp.middleware import CSPMiddleware, PolicyParts
 from csp.utils import build_policy
 from django.http import HttpRequest, HttpResponseBase
 
-from .validators import HOST
+from .validators import CONTROL, HOST
 
 logger = logging.getLogger(__name__)
 
 DIRECTIVES = ("script-src", "img-src", "connect-src", "frame-src")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_hosts(hosts_by_category: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:

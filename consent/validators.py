@@ -22,15 +22,21 @@ from django.core.validators import RegexValidator, URLValidator
 # RFC 6265 §4.1.1: a cookie name is a token (RFC 2616 §2.2): visible ASCII except
 # separators. A definition may use `*` as a wildcard (`_ga_*`), which is a token
 # character too.
-COOKIE_NAME = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,200}\Z")
-# A cookie path: starts with "/", visible ASCII without `;`, `,`, space or quotes.
-COOKIE_PATH = re.compile(r"\A/[!#-+\--:<-~]{0,199}\Z")
-# A DNS name of letters, digits and hyphens, optionally with a leading dot (cookies).
-DOMAIN = re.compile(r"\.?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\Z")
+NAME_CHARACTER = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+COOKIE_NAME = re.compile(rf"\A{NAME_CHARACTER}{{1,200}}\Z")
+# What a cookie attribute value may hold: visible ASCII without `;`, `,`, space or quotes.
+ATTRIBUTE_CHARACTER = r"[!#-+\--:<-~]"
+# A cookie path: starts with "/", then attribute characters.
+COOKIE_PATH = re.compile(rf"\A/{ATTRIBUTE_CHARACTER}{{0,199}}\Z")
+# Control characters: never in a header, whatever the database holds.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A DNS name: labels of letters, digits and hyphens, no hyphen at either end of a label.
+LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+DNS_NAME = rf"{LABEL}(\.{LABEL})*"
+# A cookie domain: a DNS name, optionally with a leading dot.
+DOMAIN = re.compile(rf"\.?{DNS_NAME}\Z")
 # A CSP host source: an optional `*.` wildcard, a DNS name, an optional port.
-HOST = re.compile(
-    r"(\*\.)?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*(:[0-9]{1,5})?\Z"
-)
+HOST = re.compile(rf"(\*\.)?{DNS_NAME}(:[0-9]{{1,5}})?\Z")
 # BCP 47, as far as a banner's language needs: "en", "pt-BR", "zh-Hant-TW".
 LANGUAGE = re.compile(r"\A[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}\Z")
 # A category slug: a key in JSON, in the cookie (`slug=1`) and in the banner's objects.
