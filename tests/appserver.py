@@ -133,18 +133,22 @@ class Answer:
     headers: dict[str, str]
 
 
-def post_consent(
-    port: int, body: dict, *, origin: str = SITE_ORIGIN, timeout: float = 60
+def request_json(
+    port: int,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60,
 ) -> Answer:
-    """One POST on a fresh connection, as a browser of a different visitor would make it."""
+    """One request on a fresh connection, its JSON answer decoded (``{"raw": ...}`` when
+    the answer is not JSON)."""
+    headers = dict(headers or {})
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request(
-            "POST",
-            "/api/v1/sites/demo/consents",
-            json.dumps(body),
-            {"Content-Type": "application/json", "Origin": origin},
-        )
+        connection.request(method, path, json.dumps(body) if body is not None else None, headers)
         response = connection.getresponse()
         raw = response.read()
         try:
@@ -154,6 +158,15 @@ def post_consent(
         return Answer(response.status, data, {k.lower(): v for k, v in response.getheaders()})
     finally:
         connection.close()
+
+
+def post_consent(
+    port: int, body: dict, *, origin: str = SITE_ORIGIN, timeout: float = 60
+) -> Answer:
+    """One POST on a fresh connection, as a browser of a different visitor would make it."""
+    return request_json(
+        port, "POST", "/api/v1/sites/demo/consents", body, {"Origin": origin}, timeout
+    )
 
 
 def get(port: int, path: str, timeout: float = 30) -> Answer:

@@ -1,12 +1,17 @@
 """Requests to a real gunicorn as they arrive behind one trusted proxy (NUM_PROXIES=1):
 the visitor's address in X-Forwarded-For, as bench/ sends them."""
 
-import http.client
-import json
 import uuid
 from pathlib import Path
 
-from tests.appserver import SITE_ORIGIN, Answer, AppServer, production_env, start_gunicorn
+from tests.appserver import (
+    SITE_ORIGIN,
+    Answer,
+    AppServer,
+    production_env,
+    request_json,
+    start_gunicorn,
+)
 from tests.harness import database_url_for_workers
 
 
@@ -35,17 +40,4 @@ def call(
     headers = {"X-Forwarded-For": client}
     if origin:
         headers["Origin"] = origin
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request(method, path, json.dumps(body) if body is not None else None, headers)
-        response = connection.getresponse()
-        raw = response.read()
-        try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            data = {"raw": raw.decode(errors="replace")}
-        return Answer(response.status, data, {k.lower(): v for k, v in response.getheaders()})
-    finally:
-        connection.close()
+    return request_json(port, method, path, body, headers)
