@@ -79,7 +79,10 @@ class Visit:
 @dataclass
 class Job:
     urls: list[str]
-    site_key: str
+    # The platform's own URLs for the site (reversed from consent.urls by the scanner): the
+    # banner's script, and the prefix of its API calls.
+    platform_script: str
+    platform_api: str
     origins: list[str]
     allowed_networks: list[str]
     time_limit: float  # seconds: no page is started after this
@@ -137,9 +140,9 @@ class _Network:
             page.wait_for_timeout(100)
 
 
-def _is_platform(path: str, site_key: str) -> bool:
+def _is_platform(path: str, job: Job) -> bool:
     """The banner's own script and API calls: the consent platform, not a vendor."""
-    return path == f"/c/{site_key}.js" or path.startswith(f"/api/v1/sites/{site_key}/")
+    return path == job.platform_script or path.startswith(job.platform_api)
 
 
 def _top_level(request) -> bool:
@@ -183,7 +186,7 @@ def visit(browser, gate: Gate, job: Job, url: str, phase: str, deadline: float) 
             request = request_route.request
             with suppress(Exception):
                 parts = urlsplit(request.url)
-                if request.method == "POST" and _is_platform(parts.path, job.site_key):
+                if request.method == "POST" and _is_platform(parts.path, job):
                     request_route.fulfill(status=201, content_type="application/json", body="{}")
                     return
                 if allowed(request):
@@ -208,7 +211,7 @@ def visit(browser, gate: Gate, job: Job, url: str, phase: str, deadline: float) 
 
         def record_host(request) -> None:
             parts = urlsplit(request.url)
-            if parts.scheme not in ("http", "https") or _is_platform(parts.path, job.site_key):
+            if parts.scheme not in ("http", "https") or _is_platform(parts.path, job):
                 return
             if parts.hostname and not same_site(parts.hostname, page_host):
                 seen.hosts.add(parts.hostname)

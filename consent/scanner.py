@@ -45,6 +45,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import catalogue
+from .bundles import get_bundle
 from .crawler import BLOCKED, Job, Visit, same_site
 from .egress import Allowance
 from .models import (
@@ -58,7 +59,6 @@ from .models import (
     is_on_site,
 )
 from .policy import category_for_cookie
-from .siteconfig import get_bundle
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,9 @@ def crawl(
     user = scanner_user()
     job = Job(
         urls=urls,
-        site_key=site_key,
+        platform_script=reverse("consent-script", kwargs={"site_key": site_key}),
+        # The API's calls for the site all start as its config's URL does.
+        platform_api=reverse("site-config", kwargs={"site_key": site_key}).rpartition("/")[0] + "/",
         origins=origins,
         allowed_networks=list(
             settings.CONSENT_SCANNER_ALLOWED_NETWORKS
