@@ -1,8 +1,8 @@
 """gunicorn settings for production: ``gunicorn -c config/gunicorn.conf.py config.wsgi``.
 
-Threaded workers (``gthread``): consent decisions that arrive together in one process
-are stored with one INSERT (consent.groupcommit), which a one-request-at-a-time worker
-can never do. bench/consent_throughput measures this stack against sync workers.
+Threaded workers (``gthread``): a slow client or a request waiting on the database holds
+one thread, not a whole process. bench/consent_throughput measures this stack against
+sync workers.
 Every value can be set from the environment; command-line options override them.
 """
 

@@ -119,9 +119,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
-    # A database that stops answering must not hold a request, or the consent writes
-    # queued behind it (consent.groupcommit), for ever: give up connecting after 5 s and
-    # notice a dead peer within about a minute.
+    # A database that stops answering must not hold a request for ever: give up
+    # connecting after 5 s and notice a dead peer within about a minute.
     for _name, _value in {
         "connect_timeout": 5,
         "keepalives": 1,
@@ -130,11 +129,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "keepalives_count": 3,
     }.items():
         _options.setdefault(_name, _value)
-    # psycopg prepares a statement after this many runs on one connection. Django turns
-    # it off; it matters only for statements bound on the server, which here is the
-    # consent INSERT. "off" behind a pooler in transaction mode.
-    _threshold = os.environ.get("DB_PREPARE_THRESHOLD", "5")
-    _options["prepare_threshold"] = None if _threshold == "off" else int(_threshold)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the one writer work side by side; the timeout makes a second
     # writer wait instead of failing with "database is locked".
@@ -355,10 +349,3 @@ CONSENT_SCANNER_TIME_LIMIT = env_int("CONSENT_SCANNER_TIME_LIMIT", 300)
 CONSENT_SCANNER_USER = os.environ.get("CONSENT_SCANNER_USER", "nobody")
 # Chromium's sandbox for scanned pages; off only where user namespaces are unavailable.
 CONSENT_SCANNER_SANDBOX = env_bool("CONSENT_SCANNER_SANDBOX", True)
-
-# --- The consent POST's group commit (issue 13; consent.groupcommit) --------------------
-# On (the default): decisions that arrive together in one process are stored with one
-# INSERT and one COMMIT, each answered after it. Off: each decision is its own INSERT and
-# COMMIT (bench/consent_throughput measures both; README, "How the consent POST meets its
-# bars").
-CONSENT_GROUP_COMMIT = env_bool("CONSENT_GROUP_COMMIT", True)

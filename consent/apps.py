@@ -7,7 +7,7 @@ class ConsentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import audit, checks, siteconfig  # noqa: F401 (checks registers itself)
+        from . import audit, bundles, checks  # noqa: F401 (checks registers itself)
 
         audit.connect()
-        siteconfig.connect()
+        bundles.connect()

@@ -32,7 +32,7 @@ A view cached with ``cache_page`` that reads consent needs
 response before any middleware adds ``Vary``; the site-wide cache middleware needs
 nothing. It never queries the database on a warm cache,
 and an admin change reaches every process as the site's bundle does
-(``siteconfig.RECHECK_SECONDS``).
+(``bundles.RECHECK_SECONDS``).
 """
 
 from collections.abc import Callable
@@ -47,6 +47,7 @@ from django.utils.cache import patch_vary_headers
 
 from . import csp
 from . import models as m
+from .bundles import SiteBundle, get_bundle
 from .choice import StoredChoice, stored_value
 from .cookies import (
     MAX_BYTES,
@@ -56,7 +57,6 @@ from .cookies import (
     remove_unallowed_cookies,
 )
 from .policy import CookieRule, Signals, category_for_cookie, is_allowed, is_refused
-from .siteconfig import SiteBundle, get_bundle
 
 VARY = ("Cookie", "Sec-GPC", "DNT")
 VARY_HEADER = ", ".join(VARY)

@@ -368,12 +368,24 @@ class AppendOnlyModel(models.Model):
 
 
 class Method(models.TextChoices):
+    """How a decision was made."""
+
     ACCEPT_ALL = "accept_all", "Accept all"
     REJECT_ALL = "reject_all", "Reject all"
     CUSTOM = "custom", "Custom"
     GPC = "gpc", "Global Privacy Control"
     DNT = "dnt", "Do Not Track"
     WITHDRAW = "withdraw", "Withdrawal"
+
+    @property
+    def is_signal(self) -> bool:
+        """Made by an opt-out signal the browser sent (Sec-GPC, DNT), not by a click."""
+        return self in Method.signal_methods()
+
+    @property
+    def refuses_all(self) -> bool:
+        """Every optional category is off in such a decision."""
+        return self in Method.all_off_methods()
 
     @classmethod
     def signal_methods(cls) -> frozenset["Method"]:

@@ -1,21 +1,19 @@
 """Writing, erasing and purging consent records: the only paths by which rows come and go."""
 
-import functools
 import ipaddress
 import re
 import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import audit
+from .bundles import SiteBundle
 from .chain import encode_ranges
-from .groupcommit import GroupCommit
 from .models import REQUIRED, ChainLink, ConsentRecord, Method, Site
 from .policy import Signals, is_allowed
-from .siteconfig import SiteBundle
 
 OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = re.compile(rf"{OCTET}\.{OCTET}\.{OCTET}\.{OCTET}")
@@ -66,12 +64,12 @@ def record_consent(
     ip: str = "",
     now: datetime | None = None,
     decision_id: uuid.UUID | None = None,
-) -> ConsentRecord:
-    """Store one decision. A decision the browser resends (its answer was lost on the
-    way back) is not stored twice: the record already made is returned, with
-    ``replayed`` set."""
+) -> tuple[ConsentRecord, bool]:
+    """Store one decision: (the record, True). A decision the browser resends (its
+    answer was lost on the way back) is not stored twice: (the record already made,
+    False)."""
     choices = effective_choices(bundle, categories, signals)
-    if signals.opt_out and method not in (Method.GPC, Method.DNT):
+    if signals.opt_out and not Method(method).is_signal:
         # The stored method says why everything optional is off.
         method = Method.GPC if signals.gpc else Method.DNT
     now = now or timezone.now()
@@ -80,9 +78,10 @@ def record_consent(
     language_shown = bundle.language_shown(language or bundle.default_language)
     record = ConsentRecord(
         consent_id=consent_id or uuid.uuid4(),
-        # The site as the bundle knows it: building the receipt must not need the
-        # database again once the row is stored.
-        site=_site(bundle.site_id, bundle.key),
+        # The site as the bundle knows it: the receipt needs no query once the row is
+        # stored (a database lost right after the INSERT must not turn a stored decision
+        # into a 503, which the banner would then send again).
+        site=Site(pk=bundle.site_id, key=bundle.key),
         policy_version=policy_version,
         texts_hash=bundle.hash_for_language(language_shown),
         categories=choices,
@@ -96,26 +95,14 @@ def record_consent(
         expires_at=now + timedelta(days=days),
         decision_id=decision_id,
     )
-    return _store(record)
-
-
-@functools.lru_cache(maxsize=1024)
-def _site(site_id: int, key: str) -> Site:
-    """The site as the bundle knows it, one shared instance per site (only read: for
-    the receipt's site key)."""
-    return Site(pk=site_id, key=key)
-
-
-def _store_one(record: ConsentRecord) -> ConsentRecord:
-    """Insert one record (in a savepoint inside a surrounding transaction, so a resent
-    decision's duplicate key spoils nothing). A resent decision returns the record
-    already made, with ``replayed`` set."""
+    # One INSERT (in a savepoint inside a surrounding transaction, so a resent decision's
+    # duplicate key spoils nothing).
     try:
-        if connection.in_atomic_block:
+        if transaction.get_autocommit():
+            record.save()
+        else:
             with transaction.atomic():
                 record.save()
-        else:
-            record.save()
     except IntegrityError:
         existing = (
             record.decision_id is not None
@@ -125,45 +112,8 @@ def _store_one(record: ConsentRecord) -> ConsentRecord:
         )
         if not existing:  # not a resend: some other constraint
             raise
-        existing.replayed = True
-        return existing
-    record.replayed = False
-    return record
-
-
-GROUP_COMMIT = GroupCommit(_store_one)
-
-
-def _store(record: ConsentRecord) -> ConsentRecord:
-    if connection.in_atomic_block:
-        # The caller's transaction must hold the row: no other thread's commit may.
-        return _store_one(record)
-    return GROUP_COMMIT.store(record)
-
-
-def receipt(record: ConsentRecord) -> dict:
-    """What the visitor gets back, exactly as ``ReceiptSerializer`` renders it, built
-    directly: this runs on every decision, and the serializer costs more than the INSERT."""
-    return {
-        "consent_id": str(record.consent_id),
-        "record_id": record.pk,
-        "site": record.site.key,
-        "created_at": _iso(record.created_at),
-        "expires_at": _iso(record.expires_at),
-        "categories": record.categories,
-        "policy_version": record.policy_version,
-        "texts_hash": record.texts_hash,
-        "method": record.method,
-        "gpc": record.gpc,
-        "dnt": record.dnt,
-        "language": record.language,
-        "page_url": record.page_url,
-    }
-
-
-def _iso(moment: datetime) -> str:
-    text = timezone.localtime(moment).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return existing, False
+    return record, True
 
 
 def erase(

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from . import views
 from .api import views as api
 from .api.converters import SiteKeyConverter
+from .api.fastpath import before_middleware
 
 register_converter(SiteKeyConverter, "site_key")
 
@@ -12,13 +13,15 @@ urlpatterns = [
     path("demo/", views.demo, name="demo"),
     path("demo/video/", views.demo_video, name="demo-video"),
     path("demo/server-cookies/", views.demo_server_cookies, name="demo-server-cookies"),
-    path("c/<site_key:site_key>.js", api.script, name="consent-script"),
+    # The two hottest public URLs: answered before sessions, CSRF and CSP
+    # (consent.api.fastpath).
+    path("c/<site_key:site_key>.js", before_middleware(api.script), name="consent-script"),
     path(
         "api/v1/sites/<site_key:site_key>/config", api.SiteConfigView.as_view(), name="site-config"
     ),
     path(
         "api/v1/sites/<site_key:site_key>/consents",
-        api.ConsentCreateView.as_view(),
+        before_middleware(api.ConsentCreateView.as_view()),
         name="consent-create",
     ),
     path(

@@ -3,17 +3,17 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.management import call_command
 
-from consent import siteconfig
+from consent import bundles
 from consent.models import Site
 
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
-    siteconfig.forget_local()
+    bundles.forget_local()
     yield
     cache.clear()
-    siteconfig.forget_local()
+    bundles.forget_local()
 
 
 @pytest.fixture

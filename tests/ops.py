@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 
 from consent import records
+from consent.bundles import get_bundle
 from consent.models import ConsentRecord
 from consent.policy import Signals
-from consent.siteconfig import get_bundle
 
 
 def decide(
@@ -17,7 +17,7 @@ def decide(
     signals: Signals = Signals(),  # noqa: B008
     consent_id: uuid.UUID | None = None,
 ) -> ConsentRecord:
-    return records.record_consent(
+    record, _ = records.record_consent(
         get_bundle("demo"),
         categories={"functional": functional, "advertising": advertising},
         policy_version=1,
@@ -29,3 +29,4 @@ def decide(
         ip="203.0.113.77",
         now=when,
     )
+    return record

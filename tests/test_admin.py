@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent import chain, records, stats
+from consent.bundles import get_bundle
 from consent.models import AuditEvent, ConsentRecord, CookieScan, DailyStat, ExportJob
 from consent.policy import Signals
-from consent.siteconfig import get_bundle
 
 pytestmark = pytest.mark.django_db
 CONSENT_MODELS = [model for model in admin.site._registry if model._meta.app_label == "consent"]
@@ -23,7 +23,7 @@ def superuser_client(client):
 
 @pytest.fixture
 def record(site) -> ConsentRecord:
-    found = records.record_consent(
+    found, _ = records.record_consent(
         get_bundle("demo"),
         categories={"functional": True, "advertising": False},
         policy_version=1,

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from consent import scanner
+from consent.bundles import build_bundle
 from consent.models import (
     Category,
     ConsentRecord,
@@ -19,7 +20,6 @@ from consent.models import (
     Site,
     Vendor,
 )
-from consent.siteconfig import build_bundle
 from consent.tasks import scan_cookies
 from tests.fixtures import leaky_site
 

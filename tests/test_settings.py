@@ -100,9 +100,7 @@ def test_production_cookies_are_secure_and_samesite():
     assert out.stdout.split() == ["True", "True", "Lax", "Lax"]
 
 
-def test_postgresql_connections_time_out_and_prepare_unless_told_not_to():
+def test_postgresql_connections_time_out():
     code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
     options = run(code, **PRODUCTION).stdout
     assert "'connect_timeout': 5" in options and "'keepalives': 1" in options
-    assert "'prepare_threshold': 5" in options
-    assert "'prepare_threshold': None" in run(code, **PRODUCTION, DB_PREPARE_THRESHOLD="off").stdout

@@ -8,9 +8,9 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from consent import records, stats
+from consent.bundles import get_bundle
 from consent.models import Category, DailyStat
 from consent.policy import Signals
-from consent.siteconfig import get_bundle
 from consent.tasks import aggregate_daily_stats
 from tests.ops import decide
 

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from consent import chain, exports
+from consent.bundles import get_bundle
 from consent.models import (
     AuditEvent,
     Category,
@@ -17,7 +18,6 @@ from consent.models import (
     JobStatus,
     Vendor,
 )
-from consent.siteconfig import get_bundle
 from tests.fixtures import leaky_site
 from tests.harness import database_url_for_workers, start_celery_worker
 from tests.ops import decide

@@ -1,8 +1,8 @@
 """The grammar of a site key in a URL, the model's own (``validators.SITE_KEY``).
 
-Registered once in consent.urls as ``<site_key:...>`` and used by the fast path
-(consent.api.fastpath) too, so a key the model could never hold is no URL of ours: a 404
-before any view, cache or database is asked, whatever its length or characters.
+Registered once in consent.urls as ``<site_key:...>``, so a key the model could never hold
+is no URL of ours: a 404 before any view, cache or database is asked, whatever its length
+or characters.
 """
 
 from ..validators import SITE_KEY

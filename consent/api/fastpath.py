@@ -1,27 +1,25 @@
-"""The two hot public URLs, answered before the rest of the middleware stack.
+"""The platform's hottest public URLs, answered before the rest of the middleware stack.
 
-Every page view of every embedding site asks for ``/c/<site key>.js``, and every
-decision of every visitor is a ``POST`` to ``/api/v1/sites/<site key>/consents``. Both are
-public, cookie-less and CSRF-exempt: sessions, CSRF, authentication, messages, CSP and
-the consent middleware have nothing to add to them. Like WhiteNoise for static files,
-this middleware answers them right after the security headers are in place. The URL
-patterns in consent.urls stay, for reversing, the OpenAPI schema and a project that
-leaves this middleware out.
+Every page view of every embedding site asks for the script, and every decision of every
+visitor is a consent POST. Both are public, cookie-less and CSRF-exempt: sessions, CSRF,
+authentication, messages, CSP and the consent middleware have nothing to add to them.
+Like WhiteNoise for static files, ``FastPathMiddleware`` answers them right after the
+security headers are in place, with the very views the URLconf names: consent.urls marks
+them with ``before_middleware``. Without this middleware they are answered the same
+way, through the whole stack (README, "What the consent POST's machinery saves").
 """
 
-import re
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 
-from . import recording
-from .converters import SITE_KEY
-from .views import script
 
-# The site key grammar of consent.urls: a path these do not match is left to the URL
-# resolver, which answers 404 for a key no site could have.
-SCRIPT_PATH = re.compile(rf"/c/(?P<site_key>{SITE_KEY})\.js")
-CONSENTS_PATH = re.compile(rf"/api/v1/sites/(?P<site_key>{SITE_KEY})/consents")
+def before_middleware(view: Callable) -> Callable:
+    """Mark a view of the URLconf to be answered before the middleware below
+    ``FastPathMiddleware`` (as ``csrf_exempt`` marks a view for the CSRF middleware)."""
+    setattr(view, "before_middleware", True)  # noqa: B010 (functions have no declared attributes)
+    return view
 
 
 class FastPathMiddleware:
@@ -29,13 +27,17 @@ class FastPathMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        path = request.path_info
-        if path.startswith("/c/"):
-            match = SCRIPT_PATH.fullmatch(path)
-            if match is not None:
-                return script(request, match["site_key"])
-        elif path.endswith("/consents"):
-            match = CONSENTS_PATH.fullmatch(path)
-            if match is not None:
-                return recording.answer(request, match["site_key"])
-        return self.get_response(request)
+        try:
+            match = resolve(request.path_info, getattr(request, "urlconf", None))
+        except Resolver404:
+            return self.get_response(request)
+        if not getattr(match.func, "before_middleware", False):
+            return self.get_response(request)
+        request.resolver_match = match
+        response = match.func(request, *match.args, **match.kwargs)
+        # What Django's handler and CommonMiddleware would still do.
+        if callable(getattr(response, "render", None)):
+            response = response.render()
+        if not response.streaming and not response.has_header("Content-Length"):
+            response["Content-Length"] = str(len(response.content))
+        return response

@@ -1,12 +1,40 @@
-"""Validation of what browsers send. Everything a visitor can send is checked here."""
+"""Validation of what browsers send, and the receipts they get back.
+
+Everything a visitor can send is checked here, by DRF's fields and the ``validate_*``
+methods: one definition, which also makes the OpenAPI schema.
+"""
 
 import re
+from typing import ClassVar
 
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.settings import api_settings
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from ..models import REQUIRED, ConsentRecord, Method
 
 LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+
+
+class FieldsBuiltOnce(serializers.Serializer):
+    """Fields built once per process, not for every serializer.
+
+    DRF gives every serializer instance its own deep copy of the declared fields, so that
+    a view may change them per instance; building them took a large share of the consent
+    POST's server CPU (README, "What the consent POST's machinery saves"). Nothing here
+    changes a field per request and DRF's fields keep no request state, so one set,
+    bound to a template instance, serves every request of the process."""
+
+    _built: ClassVar[dict[type, BindingDict]] = {}
+
+    @property
+    def fields(self) -> BindingDict:
+        cls = type(self)
+        fields = FieldsBuiltOnce._built.get(cls)
+        if fields is None:
+            fields = FieldsBuiltOnce._built[cls] = super(FieldsBuiltOnce, cls()).fields
+        return fields
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -36,45 +64,36 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
-METHODS = Method.choices
-
-
-class ConsentSerializer(serializers.Serializer):
+class ConsentSerializer(FieldsBuiltOnce):
     """A decision as the banner posts it. Needs ``bundle`` (the SiteBundle) in context."""
 
-    def get_fields(self) -> dict[str, serializers.Field]:
-        # Built here rather than declared on the class: DRF deep-copies declared fields
-        # for every instance, which cost more than the INSERT on the consent POST.
-        return {
-            "consent_id": StrictUUIDField(
-                required=False,
-                allow_null=True,
-                help_text="The browser's consent id; made when absent.",
-            ),
-            "decision_id": StrictUUIDField(
-                required=False,
-                allow_null=True,
-                help_text="The browser's id for this decision; a resend of it is recorded once.",
-            ),
-            "categories": serializers.DictField(
-                child=StrictBooleanField(),
-                help_text='Every optional category: {"functional": true}',
-            ),
-            "policy_version": StrictIntegerField(min_value=1),
-            "method": serializers.ChoiceField(choices=METHODS),
-            "language": serializers.CharField(
-                max_length=16, required=False, allow_blank=True, default=""
-            ),
-            "page_url": serializers.URLField(
-                max_length=2000, required=False, allow_blank=True, default=""
-            ),
-        }
+    consent_id = StrictUUIDField(
+        required=False, allow_null=True, help_text="The browser's consent id; made when absent."
+    )
+    decision_id = StrictUUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The browser's id for this decision; a resend of it is recorded once.",
+    )
+    categories = serializers.DictField(
+        child=StrictBooleanField(), help_text='Every optional category: {"functional": true}'
+    )
+    policy_version = StrictIntegerField(min_value=1)
+    method = serializers.ChoiceField(choices=Method.choices)
+    language = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+    page_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def run_validation(self, data=empty):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: ["Expected a JSON object."]}
+            )
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
 
     def validate_categories(self, value: dict) -> dict:
@@ -97,6 +116,9 @@ class ConsentSerializer(serializers.Serializer):
             raise serializers.ValidationError("Unknown policy version for this site.")
         return value
 
+    def validate_method(self, value: str) -> Method:
+        return Method(value)
+
     def validate_language(self, value: str) -> str:
         if value and not LANGUAGE.match(value):
             raise serializers.ValidationError("Not a language tag (e.g. en, de-AT).")
@@ -112,12 +134,12 @@ class ConsentSerializer(serializers.Serializer):
         method = attrs["method"]
         if method == Method.ACCEPT_ALL and not all(choices):
             raise serializers.ValidationError({"method": "accept_all needs every category true."})
-        if method in (Method.REJECT_ALL, Method.GPC, Method.DNT) and any(choices):
+        if method.refuses_all and any(choices):
             raise serializers.ValidationError({"method": f"{method} needs every category false."})
         return attrs
 
 
-class ReceiptSerializer(serializers.ModelSerializer):
+class ReceiptSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """What a visitor gets back: proof of what was recorded."""
 
     record_id = serializers.IntegerField(source="id")

@@ -6,19 +6,18 @@ store /24 and /48, through the same ``truncate_ip``). One host commonly holds a 
 IPv6 /64, and addresses within one /24 are easy to rotate through, so counting per
 address let one client multiply its limit by the addresses it could use.
 
-A fixed window counted with one increment: DRF's own throttle keeps every request's time
-in a list that it reads and writes back whole, two round trips on the consent POST's hot
-path and a race between processes.
+A fixed window counted with one increment (consent.api.throttle_counts): DRF's own
+throttle keeps every request's time in a list that it reads and writes back whole, two
+round trips per request and a race between processes.
 """
 
 import time
 
-from django.conf import settings
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from ..cache import count_hit
 from ..records import truncate_ip
+from .throttle_counts import count_hit
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 64
@@ -27,7 +26,7 @@ IPV6_PREFIX = 64
 def client_ip(request) -> str:
     """The client address; behind NUM_PROXIES trusted proxies, from X-Forwarded-For.
     Without trusted proxies the header is ignored: anyone can write it."""
-    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES")
+    proxies = api_settings.NUM_PROXIES
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if proxies and forwarded:
         hops = [hop.strip() for hop in forwarded.split(",")]
@@ -46,6 +45,9 @@ class WindowThrottle(SimpleRateThrottle):
     """At most ``num_requests`` per ``duration`` seconds and client network, in fixed
     windows."""
 
+    num_requests: int  # set from the rate by SimpleRateThrottle
+    duration: int
+
     def get_ident(self, request) -> str:
         # DRF's would take a spoofable X-Forwarded-For when NUM_PROXIES is unset, and
         # count single addresses.
@@ -55,16 +57,13 @@ class WindowThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def allow_request(self, request, view) -> bool:
-        return self.allow_key(self.get_cache_key(request, view))
-
-    def allow_key(self, ident: str) -> bool:
         if self.rate is None:
             return True
         now = time.time()
         window = int(now // self.duration)
         self.retry_after = self.duration - (now % self.duration)
-        hits = count_hit(caches[DEFAULT_CACHE_ALIAS], f"{ident}:{window}", self.duration + 1)
-        return hits <= self.num_requests
+        key = f"{self.get_cache_key(request, view)}:{window}"
+        return count_hit(key, self.duration + 1) <= self.num_requests
 
     def wait(self) -> float:
         return self.retry_after
@@ -77,10 +76,9 @@ class SiteClientThrottle(WindowThrottle):
 
     scope = "consent"
 
-    def allow(self, request, site_key: str) -> bool:
-        """For consent.api.recording, which answers without a DRF view."""
-        ident = f"{site_key}:{self.get_ident(request)}"
-        return self.allow_key(self.cache_format % {"scope": self.scope, "ident": ident})
+    def get_cache_key(self, request, view) -> str:
+        ident = f"{view.kwargs['site_key']}:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class SiteThrottle(WindowThrottle):
@@ -90,8 +88,8 @@ class SiteThrottle(WindowThrottle):
 
     scope = "consent_site"
 
-    def allow(self, site_key: str) -> bool:
-        return self.allow_key(self.cache_format % {"scope": self.scope, "ident": site_key})
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": view.kwargs["site_key"]}
 
 
 class ReceiptThrottle(WindowThrottle):

@@ -5,22 +5,26 @@ import uuid
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.db import Error as DatabaseFailure  # DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import records
+from ..bundles import SiteBundle, get_bundle
 from ..models import ConsentRecord, Site
-from ..siteconfig import get_bundle
-from . import recording
-from .cors import add_cors_headers
+from ..policy import Signals
+from .cors import add_cors_headers, origin_allowed
+from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
+from .negotiation import AlwaysJSON
+from .parsers import StrictJSONParser
 from .serializers import (
     ConsentSerializer,
     ErrorSerializer,
@@ -28,7 +32,14 @@ from .serializers import (
     HistorySerializer,
     ReceiptSerializer,
 )
-from .throttles import ErasureThrottle, ReceiptThrottle, client_ip
+from .throttles import (
+    ErasureThrottle,
+    ReceiptThrottle,
+    SiteClientThrottle,
+    SiteThrottle,
+    WindowThrottle,
+    client_ip,
+)
 
 
 def error(description: str) -> OpenApiResponse:
@@ -48,12 +59,21 @@ CONSENT_ID = OpenApiParameter(
 )
 
 
+def site_bundle(site_key: str, fresh: bool = False) -> SiteBundle:
+    """The site's bundle, or NotFound (404)."""
+    bundle = get_bundle(site_key, fresh=fresh)
+    if bundle is None:
+        raise NotFound("No site with this key.")
+    return bundle
+
+
 def _cacheable(
     request: HttpRequest, body: bytes, etag: str, content_type: str, gzipped: bytes = b""
 ) -> HttpResponse:
     use_gzip = bool(gzipped) and "gzip" in request.headers.get("Accept-Encoding", "")
     if use_gzip:
         etag = etag[:-1] + '-gz"'  # another representation: another strong validator
+    response: HttpResponse
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponseNotModified()
     else:
@@ -110,20 +130,59 @@ class SiteConfigView(APIView):
         operation_id="site_config",
     )
     def get(self, request: Request, site_key: str) -> HttpResponse:
-        bundle = recording.site_bundle(site_key)
+        bundle = site_bundle(site_key)
         return _cacheable(request, bundle.config_json, bundle.config_etag, "application/json")
 
 
 class ConsentCreateView(APIView):
-    """Record one decision of one browser. Answers 201 only once the record is stored.
+    """Record one decision of one browser. Answers 201 only once the record is stored."""
 
-    Requests never take DRF's dispatch: ``consent.api.recording.answer`` answers them
-    (``FastPathMiddleware`` calls it before the middleware stack). This class gives the
-    URL its name and the schema its description.
-    """
+    parser_classes = [StrictJSONParser]
+    content_negotiation_class = AlwaysJSON
+    throttle_classes = [SiteClientThrottle, SiteThrottle]
+    serializer_class = ConsentSerializer
+    receipt_class = ReceiptSerializer
+    bundle: SiteBundle  # the site's, found by initial()
 
-    def dispatch(self, request, *args, **kwargs):
-        return recording.answer(request, kwargs["site_key"])
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # In this order: nothing about the site is looked up for a request that could
+        # never be taken, and nothing is counted for one from a foreign origin.
+        if request.method not in ("POST", "OPTIONS"):
+            raise MethodNotAllowed(str(request.method))
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > settings.CONSENT_MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        self.bundle = site_bundle(kwargs["site_key"])
+        if not origin_allowed(request, self.bundle.origins):
+            raise ForbiddenOrigin()
+        super().initial(request, *args, **kwargs)
+
+    def get_throttles(self) -> list:
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    def check_throttles(self, request: Request) -> None:
+        # In turn: the site's ceiling counts only decisions the client network's limit
+        # let through, so one network's flood cannot use it up for every other visitor.
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                self.throttled(request, throttle.wait())
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        bundle = getattr(self, "bundle", None)
+        return add_cors_headers(
+            request, response, bundle.origins if bundle else (), "POST, OPTIONS"
+        )
+
+    def options(self, request, *args, **kwargs):
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # Whatever the database says, the banner keeps the decision and sends it again.
+        if isinstance(exc, DatabaseFailure):
+            return database_unavailable()
+        return super().handle_exception(exc)
 
     @extend_schema(
         request=ConsentSerializer,
@@ -141,8 +200,23 @@ class ConsentCreateView(APIView):
         },
         operation_id="record_consent",
     )
-    def post(self, request: Request, site_key: str) -> HttpResponse:
-        return recording.answer(request._request, site_key)
+    def post(self, request: Request, site_key: str) -> Response:
+        bundle = self.bundle
+        decision = self.serializer_class(data=request.data, context={"bundle": bundle})
+        if not decision.is_valid() and {"policy_version", "categories"} & set(decision.errors):
+            # This process's copy of the site may be RECHECK_SECONDS old: a policy version
+            # or category published since must not turn a valid decision away.
+            bundle = site_bundle(site_key, fresh=True)
+            decision = self.serializer_class(data=request.data, context={"bundle": bundle})
+        decision.is_valid(raise_exception=True)
+        record, created = records.record_consent(
+            bundle,
+            signals=Signals.from_meta(request.META),
+            ip=client_ip(request),
+            **decision.validated_data,
+        )
+        # A resent decision gets the receipt of the record already made.
+        return Response(self.receipt_class(record).data, status=201 if created else 200)
 
 
 def parse_consent_id(value: str) -> uuid.UUID:
@@ -157,7 +231,7 @@ class ConsentReceiptView(APIView):
 
     def get_throttles(self) -> list:
         # Erasure also counts against its own, stricter limit.
-        throttles = [ReceiptThrottle()]
+        throttles: list[WindowThrottle] = [ReceiptThrottle()]
         if self.request.method == "DELETE":
             throttles.append(ErasureThrottle())
         return throttles

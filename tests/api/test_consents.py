@@ -260,7 +260,7 @@ def test_a_version_published_by_another_process_is_accepted_at_once(client, site
     # deletes the shared entries, exactly as its own invalidation does.
     from django.core.cache import cache
 
-    from consent.siteconfig import cache_key, stamp_key
+    from consent.bundles import cache_key, stamp_key
 
     PolicyVersion.objects.bulk_create([PolicyVersion(site=site, version=2, summary="New vendor")])
     cache.delete_many([cache_key("demo"), stamp_key("demo")])

@@ -133,10 +133,10 @@ def test_it_is_answered_before_sessions_csrf_and_csp(client, site):
 def test_a_change_made_by_another_process_is_served_once_rechecked(client, site, monkeypatch):
     from django.core.cache import cache
 
-    from consent import siteconfig
-    from consent.siteconfig import cache_key, stamp_key
+    from consent import bundles
+    from consent.bundles import cache_key, stamp_key
 
-    monkeypatch.setattr(siteconfig, "RECHECK_SECONDS", 0)
+    monkeypatch.setattr(bundles, "RECHECK_SECONDS", 0)
     before = client.get(URL)  # this process now holds the bundle
     PolicyVersion.objects.bulk_create([PolicyVersion(site=site, version=2, summary="x")])
     cache.delete_many([cache_key("demo"), stamp_key("demo")])  # the other process's invalidation
@@ -147,7 +147,7 @@ def test_a_change_made_by_another_process_is_served_once_rechecked(client, site,
 def test_a_warm_request_asks_the_shared_cache_at_most_for_the_stamp(client, site, monkeypatch):
     from django.core.cache import cache
 
-    from consent import siteconfig
+    from consent import bundles
 
     client.get(URL)
     asked = []
@@ -157,6 +157,6 @@ def test_a_warm_request_asks_the_shared_cache_at_most_for_the_stamp(client, site
     )
     assert client.get(URL).status_code == 200
     assert asked == []  # checked within RECHECK_SECONDS: nothing asked
-    monkeypatch.setattr(siteconfig, "RECHECK_SECONDS", 0)
+    monkeypatch.setattr(bundles, "RECHECK_SECONDS", 0)
     assert client.get(URL).status_code == 200
     assert asked == ["bundle-stamp:demo"]

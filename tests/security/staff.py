@@ -6,9 +6,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 from consent import records
+from consent.bundles import get_bundle
 from consent.models import ConsentRecord, Site
 from consent.policy import Signals
-from consent.siteconfig import get_bundle
 
 
 def staff_client(
@@ -39,7 +39,7 @@ def superuser_client() -> Client:
 
 def decide(site: Site, consent_id: uuid.UUID | None = None, **choices: bool) -> ConsentRecord:
     """One decision recorded for ``site``, as the consent API records it."""
-    return records.record_consent(
+    record, _ = records.record_consent(
         get_bundle(site.key),
         categories={"functional": True, "advertising": False} | choices,
         policy_version=1,
@@ -50,3 +50,4 @@ def decide(site: Site, consent_id: uuid.UUID | None = None, **choices: bool) -> 
         page_url="https://shop.example/",
         ip="203.0.113.9",
     )
+    return record

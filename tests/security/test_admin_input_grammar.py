@@ -10,9 +10,9 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from consent import records
+from consent.bundles import get_bundle
 from consent.models import BannerText, Category, CookieDefinition, Site, Vendor
 from consent.policy import Signals
-from consent.siteconfig import get_bundle
 from tests.security.forms import submit
 
 pytestmark = pytest.mark.django_db

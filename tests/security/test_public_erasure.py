@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 from consent import records
+from consent.bundles import get_bundle
 from consent.models import AuditEvent, ConsentRecord, Site
 from consent.policy import Signals
-from consent.siteconfig import get_bundle
 from tests.security.proxied import behind_proxy, call
 
 ERASURES = 5  # per network, in the server below
@@ -20,7 +20,7 @@ NEIGHBOURS = [f"203.0.113.{host}" for host in range(101, 109)]  # 8 addresses, o
 
 
 def decide() -> uuid.UUID:
-    record = records.record_consent(
+    record, _ = records.record_consent(
         get_bundle("demo"),
         categories={"functional": True, "advertising": False},
         policy_version=1,

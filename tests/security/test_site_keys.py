@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from consent import siteconfig
+from consent import bundles
 from consent.models import Site
 from tests.appserver import get, wait_until
 from tests.security.proxied import behind_proxy
@@ -78,12 +78,12 @@ def test_misses_are_held_in_bounded_structures(client, site, django_assert_num_q
     # 4,000 more misses hold (almost) nothing more: kept, each would hold its key and
     # entry, about 200 bytes.
     assert after_all - after_first < 4000 * 40, after_all - after_first
-    assert siteconfig.local_sizes() <= (siteconfig.LOCAL_BUNDLES, siteconfig.LOCAL_MISSES)
-    assert siteconfig.local_sizes()[1] == siteconfig.LOCAL_MISSES
+    assert bundles.local_sizes() <= (bundles.LOCAL_BUNDLES, bundles.LOCAL_MISSES)
+    assert bundles.local_sizes()[1] == bundles.LOCAL_MISSES
 
     # The flood pushed no site in use out of the process; a key missed recently costs
     # no query.
-    assert siteconfig.local_sizes()[0] == 1
+    assert bundles.local_sizes()[0] == 1
     assert client.get("/c/demo.js").status_code == 200
     client.get("/c/recently-missed.js")
     with django_assert_num_queries(0):
@@ -110,7 +110,7 @@ def test_a_miss_pushed_out_of_the_process_costs_no_query_either(
 ):
     """Past its bound, a process asks the shared cache, which keeps misses for a while."""
     assert client.get("/c/missed-long-ago.js").status_code == 404
-    for n in range(siteconfig.LOCAL_MISSES):
+    for n in range(bundles.LOCAL_MISSES):
         client.get(f"/c/filler-{n}.js")
     with django_assert_num_queries(0):
         assert client.get("/c/missed-long-ago.js").status_code == 404

@@ -5,6 +5,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 
 from consent import owner_only
 from consent.models import BannerText, Category, CookieDefinition, PolicyVersion, Site, Vendor
@@ -131,7 +132,8 @@ class Command(BaseCommand):
             BannerText.objects.get_or_create(site=site, language=language)
         if not site.policy_versions.exists():
             PolicyVersion.objects.create(site=site, summary="First published cookie policy.")
-        self.stdout.write(f"Demo site '{site.name}' ready: embed /c/{site.key}.js, page /demo/")
+        script, page = reverse("consent-script", args=[site.key]), reverse("demo")
+        self.stdout.write(f"Demo site '{site.name}' ready: embed {script}, page {page}")
         if not no_users:
             self.ensure_user("admin", superuser=True)
             # Staff see the sites granted to them: both roles are granted the demo site.

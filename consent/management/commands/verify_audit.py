@@ -30,7 +30,7 @@ class Command(BaseCommand):
             + (f", {pending} rows not sealed yet" if pending else "")
             + (f"\nhead: link {head.seq} {head.hash}" if head else "")
         )
-        # Records keep no database foreign key to their site (consent.groupcommit): a
+        # Records keep no database foreign key to their site (ConsentRecord.site): a
         # site deleted while a decision for it was in flight leaves that record behind.
         orphans = ConsentRecord.objects.exclude(site_id__in=Site.objects.values("id"))
         count = orphans.count()

@@ -1,29 +1,43 @@
-"""Hit counters shared through Redis without a Redis round trip per hit.
+"""The throttles' hit counters: with the platform's Redis cache, counted in the process
+and shared through Redis in the background.
 
-The consent POST's throttle counts every decision per client and site. Asking Redis on
-every request cost the endpoint a fifth of its throughput (a second round trip beside
-the INSERT, each a pair of context switches on a busy machine). Here each process counts
-hits locally and a background thread adds them to Redis every ``FLUSH_SECONDS`` in one
-command, learning the totals of every process in return. A hit is judged on the last
-known total plus this process's hits since:
+Counting every decision in Redis (the cache API's ``add`` and ``incr``) is several round
+trips per request, which took a large share of the consent POST's server CPU (README,
+"What the consent POST's machinery saves"). So, when the cache is Redis, each
+process counts hits itself and a background thread adds them to Redis every
+``FLUSH_SECONDS`` in one command, learning the totals of every process in return. A hit
+is judged on the last known total plus this process's hits since:
 
 - one process alone counts exactly; N processes learn each other's hits within one
   flush interval, so a client hitting all of them at once may be admitted up to N times
   the limit in the first 50 ms of a burst, never more than the limit by any one;
 - while Redis is away the counts stay local (each process still stops a flood at the
   limit) and no request waits on or fails because of Redis.
+
+With any other cache (the embedded default: local memory; Django's own RedisCache) the
+counts are the cache's, through its ``add`` and ``incr``.
 """
 
 import logging
 import os
 import threading
 import time
+from functools import cache
+from typing import Any
 
+import redis
+from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.base import BaseCache
 from redis.exceptions import RedisError, TimeoutError
+
+from ..cache import TolerantRedisCache
 
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.05
+# OPTIONS of Django's RedisCache that are its own, not the Redis connection's.
+DJANGO_OPTIONS = {"serializer", "pool_class", "parser_class"}
 # INCRBY each key by its hits and give it its time to live if it has none (ARGV holds
 # hits and seconds for each key in turn): one command for a whole flush.
 ADD_HITS = """
@@ -34,6 +48,42 @@ for i, key in ipairs(KEYS) do
 end
 return totals
 """
+
+
+def count_hit(key: str, timeout: int) -> int:
+    """Add one to a counter that expires ``timeout`` seconds after its first hit; the
+    best known total, this hit included."""
+    counts = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(counts, TolerantRedisCache):
+        return _shared_counts().hit(counts.make_key(key), timeout)
+    return count_in_cache(counts, key, timeout)
+
+
+def count_in_cache(counts: BaseCache, key: str, timeout: int) -> int:
+    """The counter kept by the cache itself."""
+    if counts.add(key, 1, timeout):
+        return 1
+    try:
+        return counts.incr(key)
+    except ValueError:  # expired between add and incr
+        counts.set(key, 1, timeout)
+        return 1
+
+
+@cache
+def _shared_counts() -> "SharedCounts":
+    """One set of counts per process, on the Redis server the cache writes to (the first
+    of its LOCATION, as Django's RedisCache writes), with the cache's OPTIONS."""
+    config: dict[str, Any] = settings.CACHES[DEFAULT_CACHE_ALIAS]
+    location = config["LOCATION"]
+    servers = location.split(",") if isinstance(location, str) else list(location)
+    options = {
+        name: value
+        for name, value in config.get("OPTIONS", {}).items()
+        if name not in DJANGO_OPTIONS
+    }
+    client = redis.Redis.from_url(servers[0], **options)
+    return SharedCounts(lambda: client)
 
 
 class _Count:
@@ -62,7 +112,7 @@ class SharedCounts:
         self._dirty: set[str] = set()  # keys with hits not yet sent
         self._expiring: dict[int, list[str]] = {}  # second -> keys that expire in it
         self._swept = int(time.monotonic())
-        self._pid = None
+        self._pid: int | None = None
         self._script = None
 
     def hit(self, key: str, ttl: int) -> int:
