@@ -246,6 +246,8 @@ REST_FRAMEWORK = {
         # record from all clients together; public erasures per client network.
         "consent_site": os.environ.get("CONSENT_SITE_THROTTLE_RATE", "6000/min"),
         "erasure": os.environ.get("CONSENT_ERASURE_THROTTLE_RATE", "5/hour"),
+        # The transparency log's public key, heads and proofs, per client network.
+        "log": os.environ.get("CONSENT_LOG_THROTTLE_RATE", "120/min"),
     },
     "NUM_PROXIES": env_int("NUM_PROXIES", 0) if os.environ.get("NUM_PROXIES") else None,
 }
@@ -290,7 +292,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    "seal-audit-chain": {"task": "consent.tasks.seal_audit_chain", "schedule": 60.0},
+    # A signed head every few seconds while there is something new; a seal that waited
+    # longer than a few rounds is dropped (the next one does its work).
+    "seal-audit-log": {
+        "task": "consent.tasks.seal_audit_log",
+        "schedule": float(os.environ.get("CONSENT_LOG_SEAL_SECONDS", "2")),
+        "options": {"expires": 10},
+    },
     "purge-expired-records": {"task": "consent.tasks.purge_expired_records", "schedule": 86400.0},
     "aggregate-daily-stats": {"task": "consent.tasks.aggregate_daily_stats", "schedule": 3600.0},
 }
@@ -349,3 +357,24 @@ CONSENT_SCANNER_TIME_LIMIT = env_int("CONSENT_SCANNER_TIME_LIMIT", 300)
 CONSENT_SCANNER_USER = os.environ.get("CONSENT_SCANNER_USER", "nobody")
 # Chromium's sandbox for scanned pages; off only where user namespaces are unavailable.
 CONSENT_SCANNER_SANDBOX = env_bool("CONSENT_SCANNER_SANDBOX", True)
+
+# --- The transparency log (consent.transparency) ---------------------------------------
+# The Ed25519 key that signs tree heads: CONSENT_LOG_KEY (PEM or raw base64) or this file
+# (made by `manage.py log_key`), never the database.
+CONSENT_LOG_KEY_FILE = os.environ.get("CONSENT_LOG_KEY_FILE", str(VAR_DIR / "consent-log.key"))
+# Its public half (raw, base64; `manage.py log_key` prints it): set it on web servers that
+# do not hold the private key, which only the sealer (Celery worker) needs.
+CONSENT_LOG_PUBLIC_KEY = os.environ.get("CONSENT_LOG_PUBLIC_KEY", "")
+# The log's name, the second line of every signed head: one per deployment.
+CONSENT_LOG_ORIGIN = os.environ.get(
+    "CONSENT_LOG_ORIGIN",
+    next((h.lstrip(".") for h in ALLOWED_HOSTS if h not in ("*", "")), "localhost")
+    + "/consent-log",
+)
+# How often the sealer appends new rows and signs a head while there are some.
+CONSENT_LOG_SEAL_SECONDS = float(os.environ.get("CONSENT_LOG_SEAL_SECONDS", "2"))
+# Where every signed head is also written, outside the database's control: a file (one
+# JSON line per head, appended) and an HTTP endpoint (POST of the head, retried with
+# back-off). Empty: none.
+CONSENT_LOG_HEADS_FILE = os.environ.get("CONSENT_LOG_HEADS_FILE", "")
+CONSENT_LOG_HEADS_URL = os.environ.get("CONSENT_LOG_HEADS_URL", "")

@@ -10,7 +10,9 @@ the Privacy group holds. Each staff user sees only the sites granted to them
 (consent.admin_access).
 """
 
+import base64
 import uuid
+from datetime import UTC, datetime
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -34,11 +36,11 @@ from .models import (
     AuditEvent,
     BannerText,
     Category,
-    ChainLink,
     ConsentRecord,
     CookieDefinition,
     PolicyVersion,
     Site,
+    TreeHead,
     Vendor,
 )
 from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
@@ -317,9 +319,10 @@ class CategoryStateFilter(KnownValuesFilter):
         return queryset.alias(choice=KeyTransform(slug, "categories")).filter(choice=allowed)
 
 
-def short_id(consent_id: uuid.UUID) -> str:
-    """Enough of a consent id to tell rows apart, too little to act on (erasure, access)."""
-    return f"{consent_id.hex[:8]}…"
+def short_id(consent_id: uuid.UUID | None) -> str:
+    """Enough of a consent id to tell rows apart, too little to act on (erasure, access).
+    An erased record has none left."""
+    return f"{consent_id.hex[:8]}…" if consent_id else "(erased)"
 
 
 @admin.register(ConsentRecord)
@@ -437,7 +440,10 @@ class ConsentRecordAdmin(EvidenceAdmin, SiteScopedAdmin):
     def erase_visitors(self, request, queryset):
         """Right to erasure, handled by staff: every record of each selected row's
         visitor, after a confirmation page. The AuditEvent names the staff user."""
-        consent_ids = sorted(set(queryset.values_list("consent_id", flat=True)), key=str)
+        # An erased record has no consent id left: nothing more to erase.
+        consent_ids = sorted(
+            set(queryset.exclude(consent_id=None).values_list("consent_id", flat=True)), key=str
+        )
         everything = ConsentRecord.objects.filter(consent_id__in=consent_ids)
         counts = dict(
             everything.order_by()
@@ -508,13 +514,27 @@ class AuditEventAdmin(EvidenceAdmin, SiteScopedAdmin):
         return scope
 
 
-@admin.register(ChainLink)
-class ChainLinkAdmin(EvidenceAdmin):
-    """Links span every site: the privacy role's and superusers' (view_chainlink)."""
+@admin.register(TreeHead)
+class TreeHeadAdmin(EvidenceAdmin):
+    """The transparency log's signed heads; they span every site: the privacy role's and
+    superusers' (view_treehead). Published at /.well-known/consent-log/heads."""
 
-    list_display = ("seq", "kind", "row_id", "hash", "sealed_at")
-    list_filter = ("kind",)
-    search_fields = ("=row_id", "=hash")
+    list_display = ("tree_size", "root", "signed_at", "key_id")
+    search_fields = ("=tree_size",)
+    fields = ("tree_size", "root", "signed_at", "key_id", "signature_b64")
+    readonly_fields = fields
+
+    @admin.display(description="root hash (base64)")
+    def root(self, head: TreeHead) -> str:
+        return base64.b64encode(bytes(head.root_hash)).decode()
+
+    @admin.display(description="signed at", ordering="timestamp")
+    def signed_at(self, head: TreeHead) -> datetime:
+        return datetime.fromtimestamp(head.timestamp / 1000, tz=UTC)
+
+    @admin.display(description="signature (base64)")
+    def signature_b64(self, head: TreeHead) -> str:
+        return base64.b64encode(bytes(head.signature)).decode()
 
 
 # Exports, the statistics dashboard and cookie scans register themselves.

@@ -25,7 +25,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.urls import reverse
 
 from . import models as m
-from .policy import CookieRule
+from .rules import CookieRule
 from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
 
 BANNER_FILE = Path(settings.BASE_DIR) / "banner_static" / "dist" / "banner.js"

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .models import Method
-from .policy import Signals, is_current
+from .rules import Signals, is_current
 
 # Browsers keep at most 4096 bytes per cookie; anything longer was not written by us.
 # Nothing the banner writes needs more than these characters, and keeping to them makes
@@ -61,7 +61,7 @@ class StoredChoice:
         return cls(fields["id"], int(fields["v"]), int(fields["t"]), fields["m"], categories)
 
     def is_current(self, policy_version: int, signals: Signals) -> bool:
-        """Whether this choice still answers the site's question (policy.is_current)."""
+        """Whether this choice still answers the site's question (rules.is_current)."""
         return is_current(self.policy_version, self.method, policy_version, signals)
 
 

@@ -27,7 +27,7 @@ from django.utils.http import parse_http_date_safe
 from publicsuffixlist import PublicSuffixList
 
 from . import models as m
-from .policy import CookieRule, rule_for_cookie
+from .rules import CookieRule, rule_for_cookie
 from .validators import ATTRIBUTE_CHARACTER, CONTROL, COOKIE_PATH, NAME_CHARACTER
 
 logger = logging.getLogger(__name__)

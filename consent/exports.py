@@ -98,7 +98,8 @@ def _start_of(day: date) -> datetime:
 
 def records_for(job: ExportJob) -> QuerySet:
     """The job's records in id order; the date range is in whole UTC days, both ends in."""
-    records = ConsentRecord.objects.all()
+    # Erased records hold no consent id and nothing personal: nothing to export.
+    records = ConsentRecord.objects.exclude(salt=None)
     if job.site_id:
         records = records.filter(site_id=job.site_id)
     if job.consent_id:

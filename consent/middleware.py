@@ -4,7 +4,7 @@ A banner can only keep scripts from running; ``ConsentMiddleware`` keeps the ser
 itself from sending what the visitor has not allowed:
 
 - ``request.consent`` answers ``allowed("advertising")`` from the visitor's stored choice
-  (consent.choice) and the ``Sec-GPC`` / ``DNT`` headers, through ``policy.is_allowed``.
+  (consent.choice) and the ``Sec-GPC`` / ``DNT`` headers, through ``rules.is_allowed``.
 - ``Set-Cookie`` headers for cookies of categories that are not allowed are removed, and
   a refused category's cookies that the browser still sends are expired, a bounded
   number per response (consent.cookies).
@@ -56,7 +56,7 @@ from .cookies import (
     expiry_path,
     remove_unallowed_cookies,
 )
-from .policy import CookieRule, Signals, category_for_cookie, is_allowed, is_refused
+from .rules import CookieRule, Signals, category_for_cookie, is_allowed, is_refused
 
 VARY = ("Cookie", "Sec-GPC", "DNT")
 VARY_HEADER = ", ".join(VARY)

@@ -1,14 +1,11 @@
 """The consent domain: what visitors are told (Site, Category, Vendor, CookieDefinition,
 PolicyVersion, BannerText) and what they decided (ConsentRecord), with the audit trail
-(AuditEvent, ChainLink) that proves both.
+(AuditEvent) and the transparency log (LogTile, TreeHead) that prove both.
 """
 
-import hashlib
-import json
 import secrets
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -329,9 +326,13 @@ class AppendOnlyQuerySet(models.QuerySet):
     def _sanctioned_delete(self) -> int:
         return self._raw_delete(self.db)
 
+    def _sanctioned_update(self, **kwargs) -> int:
+        """Erasure's crypto-shredding (consent.records) and nothing else."""
+        return super().update(**kwargs)
+
 
 class AppendOnlyModel(models.Model):
-    """Rows are inserted once and never updated; they are sealed into the hash chain."""
+    """Rows are inserted once and never updated."""
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -349,22 +350,28 @@ class AppendOnlyModel(models.Model):
             f"{type(self).__name__} rows leave only through erasure or retention purge."
         )
 
-    def digest(self) -> str:
-        """The SHA-256 of every stored field, in a form both databases give alike.
 
-        Null values are left out, so a nullable column added later does not change the
-        digests of rows sealed before it existed.
-        """
-        values = {}
-        for field in self._meta.concrete_fields:
-            value = getattr(self, field.attname)
-            if value is None:
-                continue
-            if isinstance(value, datetime):
-                value = value.astimezone(UTC).isoformat(timespec="microseconds")
-            values[field.attname] = value
-        text = json.dumps(values, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+def new_salt() -> bytes:
+    return secrets.token_bytes(16)
+
+
+class Logged(AppendOnlyModel):
+    """A row that the sealer appends to the transparency log (consent.transparency.log).
+
+    Its leaf is the hash of its canonical encoding and its ``salt``; ``leaf_index`` is
+    where the sealer put it. Erasure deletes the row's personal content and its salt and
+    keeps the row and its leaf: the log never changes, and the leaf can no longer be
+    tied to anyone."""
+
+    salt = models.BinaryField(max_length=16, null=True, default=new_salt, editable=False)
+    leaf_index = models.BigIntegerField(null=True, unique=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def erased(self) -> bool:
+        return self.salt is None
 
 
 class Method(models.TextChoices):
@@ -398,11 +405,12 @@ class Method(models.TextChoices):
         return frozenset({cls.REJECT_ALL, cls.GPC, cls.DNT})
 
 
-class ConsentRecord(AppendOnlyModel):
+class ConsentRecord(Logged):
     """One decision of one browser, as it was made. Maps onto an ISO/IEC TS 27560 record."""
 
-    # Looked up through record_unique_decision, whose first column it is.
-    consent_id = models.UUIDField(default=uuid.uuid4)
+    # Looked up through record_unique_decision, whose first column it is. Erasure
+    # empties it (and every other personal column) and keeps the row for its leaf.
+    consent_id = models.UUIDField(default=uuid.uuid4, null=True)
     # No foreign key in the database: PostgreSQL would lock the site's row (FOR KEY
     # SHARE) for every decision written, which cost a third of the INSERT and makes every
     # writer of a site touch one hot row. PROTECT still keeps a site with records from
@@ -434,7 +442,13 @@ class ConsentRecord(AppendOnlyModel):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["site", "created_at"], name="record_site_time")]
+        indexes = [
+            models.Index(fields=["site", "created_at"], name="record_site_time"),
+            # What the sealer reads: the rows not in the log yet, and only those.
+            models.Index(
+                fields=["id"], name="record_unsealed", condition=models.Q(leaf_index=None)
+            ),
+        ]
         permissions = [
             ("view_consent_id", "Can see whole consent ids and find a visitor by one"),
             ("erase_consentrecord", "Can erase a visitor's records"),
@@ -451,7 +465,7 @@ class ConsentRecord(AppendOnlyModel):
         return f"Record #{self.pk} {self.method} {self.created_at:%Y-%m-%d %H:%M}"
 
 
-class AuditEvent(AppendOnlyModel):
+class AuditEvent(Logged):
     """Who changed what visitors are told, and every erasure and purge of records."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -467,38 +481,44 @@ class AuditEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["id"], name="event_unsealed", condition=models.Q(leaf_index=None)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_repr}"
 
 
-class ChainLink(AppendOnlyModel):
-    """One sealed row: its digest chained to every link before it."""
+class LogTile(models.Model):
+    """Up to 256 hashes of one level of the transparency log's tree (C2SP tlog-tiles,
+    consent.transparency.tiles). Only the rightmost tile of each level is rewritten, as
+    it grows; a full tile never changes."""
 
-    class Kind(models.TextChoices):
-        RECORD = "record"
-        EVENT = "event"
-
-    seq = models.BigAutoField(primary_key=True)
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    row_id = models.BigIntegerField()
-    digest = models.CharField(max_length=64)  # type: ignore[assignment]  # the sealed row's
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
-    sealed_at = models.DateTimeField(default=timezone.now)
+    level = models.SmallIntegerField()
+    index = models.BigIntegerField()
+    hashes = models.BinaryField()
 
     class Meta:
-        ordering = ["seq"]
-        constraints = [
-            models.UniqueConstraint(fields=["kind", "row_id"], name="chain_link_unique_row")
-        ]
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="log_tile_key")]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.kind} {self.row_id}"
+        return f"tile {self.level}/{self.index}"
 
-    @staticmethod
-    def link_hash(prev_hash: str, kind: str, row_id: int, digest: str) -> str:
-        return hashlib.sha256(f"{prev_hash}|{kind}|{row_id}|{digest}".encode()).hexdigest()
+
+class TreeHead(AppendOnlyModel):
+    """A signed tree head: the log's size and root at a time, signed with Ed25519."""
+
+    tree_size = models.BigIntegerField(unique=True)
+    root_hash = models.BinaryField(max_length=32)
+    timestamp = models.BigIntegerField(help_text="Milliseconds since 1970-01-01 UTC")
+    signature = models.BinaryField(max_length=64)
+    key_id = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["-tree_size"]
+
+    def __str__(self) -> str:
+        return f"head {self.tree_size}"
 
 
 # --- Operations: exports, statistics, cookie scans ---------------------------------------

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from . import audit
 from .bundles import SiteBundle
-from .chain import encode_ranges
-from .models import REQUIRED, ChainLink, ConsentRecord, Method, Site
-from .policy import Signals, is_allowed
+from .models import REQUIRED, ConsentRecord, Method, Site
+from .rules import Signals, is_allowed
+from .transparency import log
 
 OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = re.compile(rf"{OCTET}\.{OCTET}\.{OCTET}\.{OCTET}")
@@ -116,16 +116,54 @@ def record_consent(
     return record, True
 
 
+def encode_ranges(ids: list[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3,7": compact enough to name a million rows."""
+    parts: list[str] = []
+    ids = sorted(ids)
+    i = 0
+    while i < len(ids):
+        j = i
+        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+            j += 1
+        parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+# What erasure leaves of a record in the log: its leaf, and nothing that ties it to a
+# browser, a network or a page. Without its salt the leaf can no longer be recomputed,
+# so nobody can confirm a guess of what it held (crypto-shredding).
+SHREDDED = {
+    "consent_id": None,
+    "decision_id": None,
+    "salt": None,
+    "ip_prefix": "",
+    "page_url": "",
+    "language": "",
+}
+
+
+def _shred(rows) -> list[int]:
+    """Erase ``rows`` (a ConsentRecord queryset), under the log's lock: those in the log
+    are shredded and keep their leaf; those not in it yet were never logged and go.
+    Returns the leaf indexes kept."""
+    log.lock()
+    rows.filter(leaf_index=None)._sanctioned_delete()
+    leaves = list(rows.values_list("leaf_index", flat=True))
+    rows._sanctioned_update(**SHREDDED)
+    return leaves
+
+
 def erase(
     consent_id: uuid.UUID, *, actor: str | None = None, requester: dict[str, str] | None = None
 ) -> int:
-    """Right to erasure: remove every record of one browser.
+    """Right to erasure: every record of one browser is shredded.
 
-    The AuditEvent left behind holds the count and the removed row ids (so the hash
-    chain still verifies), never the consent id. ``actor`` names who erased (a staff
-    user's username; default: whoever ``audit.acting_as`` names). ``requester`` is what
-    is known of who asked, kept in the event's data: for the public API the network
-    prefix records store (``truncate_ip``), nothing more personal than that."""
+    The AuditEvent left behind holds the count and the leaves shredded, never the consent
+    id. ``actor`` names who erased (a staff user's username; default: whoever
+    ``audit.acting_as`` names). ``requester`` is what is known of who asked, kept in the
+    event's data: for the public API the network prefix records store (``truncate_ip``),
+    nothing more personal than that."""
     with transaction.atomic():
         rows = ConsentRecord.objects.filter(consent_id=consent_id)
         # Without a join to the site: a record whose site is gone is erased and
@@ -137,15 +175,11 @@ def erase(
         for row_id, site_id in found:
             by_site.setdefault(site_id, []).append(row_id)
         keys = dict(Site.objects.filter(pk__in=by_site).values_list("pk", "key"))
-        rows._sanctioned_delete()
         # One event per site, so that each site's staff (who see their sites' events
         # only) can tell that records of theirs were erased.
         for site_id, ids in by_site.items():
-            data = {
-                "count": len(ids),
-                "kind": ChainLink.Kind.RECORD,
-                "removed_ids": encode_ranges(ids),
-            }
+            leaves = _shred(ConsentRecord.objects.filter(pk__in=ids))
+            data = {"count": len(ids), "leaves": encode_ranges(leaves)}
             if requester:
                 data["requester"] = requester
             audit.log_event(
@@ -160,8 +194,9 @@ def erase(
 
 
 def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:
-    """Retention: delete the site's records older than its retention period, one short
-    transaction per batch so the table is never locked for long."""
+    """Retention: shred the site's records older than its retention period (their leaves
+    stay in the log), one short transaction per batch so the table is never locked for
+    long."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=site.retention_days)
     total = 0
@@ -169,12 +204,13 @@ def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:
         with transaction.atomic():
             ids = list(
                 ConsentRecord.objects.filter(site=site, created_at__lt=cutoff)
+                .exclude(salt=None)
                 .order_by("id")
                 .values_list("id", flat=True)[:batch]
             )
             if not ids:
                 break
-            ConsentRecord.objects.filter(id__in=ids)._sanctioned_delete()
+            leaves = _shred(ConsentRecord.objects.filter(id__in=ids))
             audit.log_event(
                 "purge",
                 object_type="consent.ConsentRecord",
@@ -182,8 +218,7 @@ def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:
                 site_key=site.key,
                 data={
                     "count": len(ids),
-                    "kind": ChainLink.Kind.RECORD,
-                    "removed_ids": encode_ranges(ids),
+                    "leaves": encode_ranges(leaves),
                     "cutoff": cutoff.isoformat(),
                 },
             )

@@ -3,7 +3,7 @@
 Headless Chromium opens each page twice, each time in a fresh browser context: once
 without touching the banner, once after ``window.Consent.acceptAll()``. Every cookie the
 context holds and every third-party request host is recorded as a ScanFinding. The report
-judges them with ``policy.category_for_cookie`` and the site's own definitions, like the
+judges them with ``rules.category_for_cookie`` and the site's own definitions, like the
 middleware does: anything seen before consent that is not Required is a leak.
 
 The pages are the site's, chosen by staff, and run their own code, so the browser is
@@ -58,7 +58,7 @@ from .models import (
     Vendor,
     is_on_site,
 )
-from .policy import category_for_cookie
+from .rules import category_for_cookie
 
 log = logging.getLogger(__name__)
 

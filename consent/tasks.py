@@ -13,8 +13,10 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from . import audit, chain, exports, records, scanner, stats
+from . import audit, exports, records, scanner, stats
 from .models import Site
+from .transparency import anchors
+from .transparency import log as transparency_log
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +30,40 @@ RETRY = {
 
 
 @shared_task(**RETRY)
-def seal_audit_chain() -> int:
-    """Seal new consent records and audit events into the hash chain."""
-    sealed = chain.seal()
-    if sealed:
-        log.info("sealed %d rows into the audit chain", sealed)
-    return sealed
+def seal_audit_log() -> int:
+    """Append new consent records and audit events to the transparency log, and sign a
+    head for them."""
+    sealed = transparency_log.seal()
+    if sealed.leaves:
+        log.info("sealed %d rows into the transparency log", sealed.leaves)
+    return sealed.leaves
+
+
+@shared_task(
+    autoretry_for=anchors.SINK_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=20,
+    acks_late=True,
+)
+def publish_head(head: dict) -> int:
+    """POST a signed tree head to CONSENT_LOG_HEADS_URL; retried 20 times with
+    exponential back-off (about 2 s, 4 s, ..., then every 10 minutes) while the sink is
+    away. Sent only
+    through a broker: in eager mode consent.transparency.anchors delivers heads from a
+    background thread instead, since an eager retry would run again at once, inside the
+    sealer. Returns the HTTP status."""
+    return anchors.post(settings.CONSENT_LOG_HEADS_URL, head)
 
 
 @shared_task(**RETRY)
 def purge_expired_records() -> int:
     """Retention: delete every site's records older than its retention period.
 
-    ``records.purge_expired`` deletes in short batches, each with an AuditEvent naming the
-    removed ids (so the chain still verifies); one "retention" event per site then says
-    how many left in all. A second run finds nothing left to delete and writes nothing.
+    ``records.purge_expired`` shreds in short batches, each with an AuditEvent (the leaves
+    stay in the log); one "retention" event per site then says how many in all. A second
+    run finds nothing left to shred and writes nothing.
     """
     now = timezone.now()
     total = 0

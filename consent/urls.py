@@ -28,6 +28,19 @@ urlpatterns = [
         "api/v1/consents/<str:consent_id>", api.ConsentReceiptView.as_view(), name="consent-receipt"
     ),
     path(".well-known/gpc.json", api.GpcView.as_view(), name="gpc-json"),
+    # The transparency log: its key, its signed heads, and proofs against them.
+    path(".well-known/consent-log/key", api.LogKeyView.as_view(), name="consent-log-key"),
+    path(".well-known/consent-log/heads", api.LogHeadsView.as_view(), name="consent-log-heads"),
+    path(
+        "api/v1/log/proof/inclusion",
+        api.InclusionProofView.as_view(),
+        name="log-inclusion-proof",
+    ),
+    path(
+        "api/v1/log/proof/consistency",
+        api.ConsistencyProofView.as_view(),
+        name="log-consistency-proof",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -182,6 +182,13 @@ _postgres: PostgresServer | None = None
 def pytest_load_initial_conftests(early_config, parser, args):
     # Runs before pytest-django reads the settings, so DATABASE_URL is in place.
     global _postgres
+    # The transparency log's signing key for this run, in the environment, so that every
+    # server and worker a test starts signs with the key the test checks against.
+    if not os.environ.get("CONSENT_LOG_KEY"):
+        from consent.transparency import heads
+
+        private = heads.private_key_pem(heads.generate_private_key())
+        os.environ["CONSENT_LOG_KEY"] = private.decode()
     if "--postgres" in args:
         _postgres = PostgresServer()
         _postgres.init()

@@ -6,7 +6,7 @@ from datetime import datetime
 from consent import records
 from consent.bundles import get_bundle
 from consent.models import ConsentRecord
-from consent.policy import Signals
+from consent.rules import Signals
 
 
 def decide(

@@ -6,10 +6,11 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from consent import chain, records, stats
+from consent import records, stats
 from consent.bundles import get_bundle
 from consent.models import AuditEvent, ConsentRecord, CookieScan, DailyStat, ExportJob
-from consent.policy import Signals
+from consent.rules import Signals
+from consent.transparency import log
 
 pytestmark = pytest.mark.django_db
 CONSENT_MODELS = [model for model in admin.site._registry if model._meta.app_label == "consent"]
@@ -32,7 +33,7 @@ def record(site) -> ConsentRecord:
         language="en",
         page_url="https://shop.example/",
     )
-    chain.seal()
+    log.seal()
     return found
 
 
@@ -57,7 +58,7 @@ def test_every_changelist_and_form_answers_200(superuser_client, site, record, o
     add = superuser_client.get(reverse("admin:{}_{}_add".format(*info)))
     assert add.status_code == (
         403
-        if model in (ConsentRecord, AuditEvent, DailyStat) or model._meta.model_name == "chainlink"
+        if model in (ConsentRecord, AuditEvent, DailyStat) or model._meta.model_name == "treehead"
         else 200
     )
 

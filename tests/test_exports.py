@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from consent import exports
 from consent.models import AuditEvent, ExportJob, JobStatus
-from consent.policy import Signals
+from consent.rules import Signals
 from consent.tasks import export_records
 from tests.ops import decide
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from django.db import transaction
 
-from consent import chain
-from consent.models import ChainLink, ConsentRecord
+from consent.models import ConsentRecord
+from consent.transparency import log, verify
 from tests.appserver import (
     CONSENT_BODY,
     SITE_ORIGIN,
@@ -37,15 +37,14 @@ pytestmark = pytest.mark.services
 
 
 def sealed_records() -> int:
-    return ChainLink.objects.filter(kind=ChainLink.Kind.RECORD).count()
+    return ConsentRecord.objects.exclude(leaf_index=None).count()
 
 
 def assert_sealed_once_each() -> None:
-    row_ids = list(
-        ChainLink.objects.filter(kind=ChainLink.Kind.RECORD).values_list("row_id", flat=True)
-    )
-    assert sorted(row_ids) == sorted(ConsentRecord.objects.values_list("id", flat=True))
-    assert chain.verify()[1] is None
+    """Every record is in the log, each at its own leaf, and the log verifies."""
+    assert log.unsealed_count() == 0
+    assert sealed_records() == ConsentRecord.objects.count()
+    assert verify.verify().finding is None
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -74,7 +73,7 @@ def test_killing_redis_degrades_cache_and_throttles_but_never_the_writes(site, t
         # Redis back, empty as after a crash: writes go on and Celery work sent now runs.
         revived.start()
         assert post_consent(server.port, CONSENT_BODY).status == 201
-        worker.client().send_task("consent.tasks.seal_audit_chain")
+        worker.client().send_task("consent.tasks.seal_audit_log")
         wait_until(
             lambda: sealed_records() == ConsentRecord.objects.count(),
             timeout=60,
@@ -103,12 +102,12 @@ def test_a_task_whose_worker_is_killed_runs_again_on_a_new_worker(site, redis_se
     handover = {"CELERY_VISIBILITY_TIMEOUT": "2"}
     first = start_celery_worker(redis_server.url, database, tmp_path / "first.log", handover)
     try:
-        # Hold the chain lock (PostgreSQL: the advisory lock; SQLite: the write lock of an
+        # Hold the log's lock (PostgreSQL: the advisory lock; SQLite: the write lock of an
         # IMMEDIATE transaction), so the task is certainly mid-way when its worker dies.
         with transaction.atomic():
-            chain._lock_chain()
-            first.client().send_task("consent.tasks.seal_audit_chain")
-            wait_until(lambda: "seal_audit_chain" in first.output(), 30, first.output())
+            log.lock()
+            first.client().send_task("consent.tasks.seal_audit_log")
+            wait_until(lambda: "seal_audit_log" in first.output(), 30, first.output())
             time.sleep(1)
             first.kill()
         assert "succeeded" not in first.output()

@@ -1,6 +1,6 @@
 """200 concurrent clients against a real gunicorn: every acknowledged decision is stored.
 
-Short form (a fixed number of requests, loopback only); ``bench/load.py`` runs the long
+Short form (a fixed number of requests, loopback only); ``bench/load`` runs the long
 form. Nothing here is timed: the assertions are about records, not speed.
 """
 

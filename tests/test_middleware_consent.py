@@ -6,7 +6,7 @@ import pytest
 from consent.checks import middleware_order
 from consent.choice import StoredChoice
 from consent.middleware import forget_rules
-from consent.policy import Signals
+from consent.rules import Signals
 from tests.sites import CONSENT_ID, stored_choice
 
 pytestmark = pytest.mark.urls("tests.sites.urls")

@@ -12,7 +12,7 @@ from consent.models import (
     Site,
     Vendor,
 )
-from consent.policy import CookieRule
+from consent.rules import CookieRule
 
 pytestmark = pytest.mark.django_db
 

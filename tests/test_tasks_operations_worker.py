@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consent import chain, exports
+from consent import exports
 from consent.bundles import get_bundle
 from consent.models import (
     AuditEvent,
@@ -18,6 +18,7 @@ from consent.models import (
     JobStatus,
     Vendor,
 )
+from consent.transparency import log, verify
 from tests.fixtures import leaky_site
 from tests.harness import database_url_for_workers, start_celery_worker
 from tests.ops import decide
@@ -51,22 +52,30 @@ def wait_for(condition, worker, timeout: float = 90) -> None:
         time.sleep(0.2)
 
 
-def test_a_real_worker_purges_expired_records_and_the_chain_verifies(site, worker):
+def test_a_real_worker_purges_expired_records_and_the_log_verifies(site, worker):
     site.retention_days = 30
     site.save()
     now = timezone.now()
-    for days in (31, 40, 400):
+    sealed = decide(now - timedelta(days=31))
+    log.seal()
+    for days in (40, 400):
         decide(now - timedelta(days=days))
     kept = decide(now)
-    chain.seal()
 
     worker.client().send_task("consent.tasks.purge_expired_records")
     wait_for(lambda: AuditEvent.objects.filter(action="retention").exists(), worker)
 
-    assert list(ConsentRecord.objects.values_list("pk", flat=True)) == [kept.pk]
+    # The record already in the log is shredded and keeps its leaf; the two not yet in it
+    # are gone.
+    assert list(ConsentRecord.objects.order_by("pk").values_list("pk", flat=True)) == [
+        sealed.pk,
+        kept.pk,
+    ]
+    assert ConsentRecord.objects.get(pk=sealed.pk).salt is None
     assert AuditEvent.objects.get(action="retention").data["count"] == 3
-    chain.seal()
-    assert chain.verify()[1] is None
+    log.seal()
+    report = verify.verify()
+    assert report.finding is None and report.erased == 1
 
 
 def test_a_real_worker_writes_an_export_once_however_often_it_is_sent(site, worker):

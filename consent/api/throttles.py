@@ -98,6 +98,13 @@ class ReceiptThrottle(WindowThrottle):
     scope = "receipt"
 
 
+class LogThrottle(WindowThrottle):
+    """The transparency log's key, heads and proofs: CONSENT_LOG_THROTTLE_RATE per
+    network, apart from receipts (an auditor asks for many proofs)."""
+
+    scope = "log"
+
+
 class ErasureThrottle(WindowThrottle):
     """The public erasure, stricter than reads (CONSENT_ERASURE_THROTTLE_RATE per
     network): whoever holds a consent id can erase its records, so trying ids, or

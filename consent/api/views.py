@@ -1,39 +1,52 @@
 """The public endpoints: the script, the config, recording a consent, a visitor's receipt
-and its erasure, and the GPC well-known resource."""
+and its erasure, the GPC well-known resource, and the transparency log's key, heads and
+proofs."""
 
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.db import Error as DatabaseFailure  # DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
+from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import records
 from ..bundles import SiteBundle, get_bundle
-from ..models import ConsentRecord, Site
-from ..policy import Signals
+from ..models import ConsentRecord, Site, TreeHead
+from ..rules import Signals
+from ..transparency import log
 from .cors import add_cors_headers, origin_allowed
 from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
 from .negotiation import AlwaysJSON
 from .parsers import StrictJSONParser
 from .serializers import (
     ConsentSerializer,
+    ConsistencyProofSerializer,
+    ConsistencyQuery,
     ErrorSerializer,
     GpcSerializer,
+    HeadsPageSerializer,
+    HeadsQuery,
     HistorySerializer,
+    InclusionProofSerializer,
+    InclusionQuery,
+    LogKeySerializer,
+    Proofs,
     ReceiptSerializer,
 )
 from .throttles import (
     ErasureThrottle,
+    LogThrottle,
     ReceiptThrottle,
     SiteClientThrottle,
     SiteThrottle,
@@ -284,12 +297,15 @@ class ConsentReceiptView(APIView):
         current = found[0]
         bundle = get_bundle(current.site.key) if current.site.key else None
         latest = bundle.policy_version if bundle else current.policy_version
+        proofs = Proofs()
+        proofs.prefetch(found)
+        history = ReceiptSerializer(found, many=True, context={"proofs": proofs}).data
         return Response(
             {
                 "consent_id": str(current.consent_id),
-                "current": ReceiptSerializer(current).data,
+                "current": history[0],
                 "outdated": current.policy_version < latest,
-                "history": ReceiptSerializer(found, many=True).data,
+                "history": history,
             }
         )
 
@@ -307,11 +323,12 @@ class ConsentReceiptView(APIView):
     def delete(self, request: Request, consent_id: str) -> Response:
         found = self.get_records(consent_id)
         self.origins = self._origins_for(found)
+        visitor = parse_consent_id(consent_id)
         # Who asked, as far as records may say it: the network prefix they store, and
         # (in the event's time) when. The consent id alone proves nothing about them.
         prefix = records.truncate_ip(client_ip(request))
         records.erase(
-            found[0].consent_id,
+            visitor,
             actor=f"visitor from {prefix or 'an unknown address'}",
             requester={"via": "api", "ip_prefix": prefix},
         )
@@ -327,3 +344,147 @@ class GpcView(APIView):
         response["Access-Control-Allow-Origin"] = "*"
         response["Cache-Control"] = "public, max-age=86400"
         return response
+
+
+# --- The transparency log ---------------------------------------------------------------
+
+
+class LogUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The log's key is not configured."
+    default_code = "log_unavailable"
+
+
+# A proof in a given signed head never changes: a year, and no revalidation.
+IMMUTABLE = "public, max-age=31536000, immutable"
+NOT_A_HEAD = error("No signed head has this tree size (yet)")
+
+
+def query(serializer_class: type, request: Request) -> dict:
+    """The validated query parameters, or ValidationError (400) naming each one at fault."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def require_signed_heads(*sizes: int) -> None:
+    """NotFound (404) unless every size is that of a signed head."""
+    found = set(TreeHead.objects.filter(tree_size__in=sizes).values_list("tree_size", flat=True))
+    if missing := [size for size in sizes if size not in found]:
+        raise NotFound(f"No signed head has tree size {missing[0]}.")
+
+
+class LogView(APIView):
+    """The log's public endpoints. They hold no personal data, so any origin may read them;
+    they are throttled per client network (CONSENT_LOG_THROTTLE_RATE)."""
+
+    throttle_classes = [LogThrottle]
+    content_negotiation_class = AlwaysJSON
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"
+        if "Cache-Control" not in response:  # errors: a 404 may become a head soon
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+class LogKeyView(LogView):
+    """The public key that signs the log's heads, and the log's name (its origin)."""
+
+    @extend_schema(
+        responses={200: LogKeySerializer, 429: THROTTLED, 503: error("No log key configured")},
+        operation_id="log_key",
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            document = log.key_document()
+        except ValueError:  # no key, or not an Ed25519 one (heads.SigningKeyError among them)
+            raise LogUnavailable() from None
+        return Response(document, headers={"Cache-Control": "public, max-age=3600"})
+
+
+class LogHeadsView(LogView):
+    """The latest signed head, and every signed head, newest first, a page at a time."""
+
+    @extend_schema(
+        parameters=[HeadsQuery],
+        responses={200: HeadsPageSerializer, 400: INVALID, 429: THROTTLED, 503: UNAVAILABLE},
+        operation_id="log_heads",
+    )
+    def get(self, request: Request) -> Response:
+        params = query(HeadsQuery, request)
+        before, limit = params.get("before"), params["limit"]
+        rows = TreeHead.objects.order_by("-tree_size")
+        if before is not None:
+            rows = rows.filter(tree_size__lt=before)
+        page = list(rows[: limit + 1])
+        latest = page[0] if page and before is None else log.latest_head()
+        following = None
+        if len(page) > limit:
+            page = page[:limit]
+            following = request.build_absolute_uri(
+                reverse("consent-log-heads")
+                + "?"
+                + urlencode({"before": page[-1].tree_size, "limit": limit})
+            )
+        seconds = max(1, int(settings.CONSENT_LOG_SEAL_SECONDS))
+        return Response(
+            {
+                "latest": log.signed(latest).as_json() if latest else None,
+                "heads": [log.signed(head).as_json() for head in page],
+                "next": following,
+            },
+            headers={"Cache-Control": f"public, max-age={seconds}"},
+        )
+
+
+class InclusionProofView(LogView):
+    """RFC 9162 PATH(leaf_index, D[tree_size]): the leaf's audit path in a signed head."""
+
+    @extend_schema(
+        parameters=[InclusionQuery],
+        responses={
+            200: InclusionProofSerializer,
+            400: INVALID,
+            404: NOT_A_HEAD,
+            429: THROTTLED,
+            503: UNAVAILABLE,
+        },
+        operation_id="log_inclusion_proof",
+    )
+    def get(self, request: Request) -> Response:
+        params = query(InclusionQuery, request)
+        leaf_index, tree_size = params["leaf_index"], params["tree_size"]
+        require_signed_heads(tree_size)
+        path = log.inclusion(leaf_index, tree_size)
+        return Response(
+            {"leaf_index": leaf_index, "tree_size": tree_size, "audit_path": log.b64(path)},
+            headers={"Cache-Control": IMMUTABLE},
+        )
+
+
+class ConsistencyProofView(LogView):
+    """RFC 9162 PROOF(first, D[second]): that the head of ``second`` leaves extends, without
+    changing it, the head of ``first`` leaves."""
+
+    @extend_schema(
+        parameters=[ConsistencyQuery],
+        responses={
+            200: ConsistencyProofSerializer,
+            400: INVALID,
+            404: NOT_A_HEAD,
+            429: THROTTLED,
+            503: UNAVAILABLE,
+        },
+        operation_id="log_consistency_proof",
+    )
+    def get(self, request: Request) -> Response:
+        params = query(ConsistencyQuery, request)
+        first, second = params["first"], params["second"]
+        require_signed_heads(first, second)
+        path = log.consistency(first, second)
+        return Response(
+            {"first": first, "second": second, "consistency_path": log.b64(path)},
+            headers={"Cache-Control": IMMUTABLE},
+        )

@@ -9,8 +9,12 @@ def test_the_openapi_schema_lists_every_public_endpoint(client):
     assert response.status_code == 200
     schema = yaml.safe_load(response.content)
     assert set(schema["paths"]) == {
+        "/.well-known/consent-log/heads",
+        "/.well-known/consent-log/key",
         "/.well-known/gpc.json",
         "/api/v1/consents/{consent_id}",
+        "/api/v1/log/proof/consistency",
+        "/api/v1/log/proof/inclusion",
         "/api/v1/sites/{site_key}/config",
         "/api/v1/sites/{site_key}/consents",
     }

@@ -8,7 +8,7 @@ from django.test import Client
 from consent import records
 from consent.bundles import get_bundle
 from consent.models import ConsentRecord, Site
-from consent.policy import Signals
+from consent.rules import Signals
 
 
 def staff_client(

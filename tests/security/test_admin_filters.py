@@ -11,7 +11,14 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from consent.models import AuditEvent, Category, ChainLink, ConsentRecord, CookieDefinition, Vendor
+from consent.models import (
+    AuditEvent,
+    Category,
+    ConsentRecord,
+    CookieDefinition,
+    TreeHead,
+    Vendor,
+)
 from tests.security.staff import decide, staff_client, superuser_client
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +97,7 @@ def test_no_other_query_parameter_reaches_the_records_query(marketing, query):
         (CookieDefinition, {"name__regex": "("}),
         (AuditEvent, {"data__contains": "x"}),
         (AuditEvent, {"before__has_key": "x"}),
-        (ChainLink, {"row_id__gt": "0"}),
+        (TreeHead, {"tree_size__gt": "0"}),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "-".join(v),
 )

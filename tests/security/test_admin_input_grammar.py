@@ -12,7 +12,7 @@ from django.urls import reverse
 from consent import records
 from consent.bundles import get_bundle
 from consent.models import BannerText, Category, CookieDefinition, Site, Vendor
-from consent.policy import Signals
+from consent.rules import Signals
 from tests.security.forms import submit
 
 pytestmark = pytest.mark.django_db

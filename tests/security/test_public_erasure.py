@@ -12,7 +12,7 @@ import pytest
 from consent import records
 from consent.bundles import get_bundle
 from consent.models import AuditEvent, ConsentRecord, Site
-from consent.policy import Signals
+from consent.rules import Signals
 from tests.security.proxied import behind_proxy, call
 
 ERASURES = 5  # per network, in the server below

@@ -236,8 +236,8 @@ class TestErasure:
         assert str(VISITOR) not in str(event.data) + event.object_repr
 
 
-def test_marketing_ops_do_not_see_the_audit_chain(marketing, privacy):
-    url = reverse("admin:consent_chainlink_changelist")
+def test_marketing_ops_do_not_see_the_log_heads(marketing, privacy):
+    url = reverse("admin:consent_treehead_changelist")
 
     assert marketing.get(url).status_code == 403
     assert privacy.get(url).status_code == 200

@@ -1,35 +1,69 @@
-"""Recompute the audit hash chain; exit non-zero naming the first row that was altered,
-inserted or removed."""
+"""Verify the transparency log against every stored row, and against heads kept outside
+the database; exit non-zero naming the first problem (consent.transparency.verify)."""
+
+import base64
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from consent import chain
-from consent.models import ChainLink, ConsentRecord, Site
+from consent.models import ConsentRecord, Site
+from consent.transparency import log, verify
+
+
+def expected_head(text: str) -> tuple[int, bytes]:
+    try:
+        return verify.parse_expected(text)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class Command(BaseCommand):
-    help = "Verify the tamper-evident chain over consent records and audit events."
+    help = "Verify the transparency log over consent records and audit events."
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--seal",
-            action="store_true",
-            help="Seal rows that are not sealed yet before verifying.",
+            "--seal", action="store_true", help="Seal rows not in the log yet before verifying."
+        )
+        parser.add_argument(
+            "--expect-head",
+            action="append",
+            default=[],
+            metavar="SIZE:ROOT",
+            help="A head kept outside the database (root in base64 or hex): today's log "
+            "must extend it. May be given more than once.",
+        )
+        parser.add_argument(
+            "--heads-file",
+            type=Path,
+            help="A file of signed heads kept outside the database, one JSON object a "
+            "line (CONSENT_LOG_HEADS_FILE): each must be ours and extended by today's log.",
         )
 
-    def handle(self, *args, seal, **options):
+    def handle(self, *args, seal, expect_head, heads_file, **options):
+        expected = [expected_head(text) for text in expect_head]
         if seal:
-            chain.seal()
-        checked, finding = chain.verify()
-        if finding is not None:
-            raise CommandError(f"audit chain broken after {checked} good links: {finding}")
-        pending = chain.unsealed_count()
-        head = ChainLink.objects.order_by("-seq").first()
+            log.seal()
+        try:
+            report = verify.verify(expected, heads_file)
+        except (OSError, ValueError) as exc:  # an unreadable heads file
+            raise CommandError(str(exc)) from exc
+        if report.finding is not None:
+            raise CommandError(f"transparency log does not verify: {report.finding}")
         self.stdout.write(
-            f"audit chain intact: {checked} links verified"
-            + (f", {pending} rows not sealed yet" if pending else "")
-            + (f"\nhead: link {head.seq} {head.hash}" if head else "")
+            f"transparency log verified: {report.leaves} leaves, {report.rows} rows checked "
+            f"({report.erased} erased), {report.heads} signed heads"
+            + (f", {len(expected)} expected heads" if expected else "")
+            + (", the heads file" if heads_file else "")
         )
+        if report.latest is not None:
+            head = log.signed(report.latest)
+            self.stdout.write(
+                f"latest head: size {head.tree_size}, root "
+                f"{base64.b64encode(head.root_hash).decode()}, "
+                f"time {verify.format_time(head.timestamp)}"
+            )
+        if report.unsealed:
+            self.stdout.write(f"{report.unsealed} rows not sealed yet")
         # Records keep no database foreign key to their site (ConsentRecord.site): a
         # site deleted while a decision for it was in flight leaves that record behind.
         orphans = ConsentRecord.objects.exclude(site_id__in=Site.objects.values("id"))
