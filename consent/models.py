@@ -6,6 +6,7 @@ PolicyVersion, BannerText) and what they decided (ConsentRecord), with the audit
 import secrets
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -365,6 +366,7 @@ class Logged(AppendOnlyModel):
 
     salt = models.BinaryField(max_length=16, null=True, default=new_salt, editable=False)
     leaf_index = models.BigIntegerField(null=True, unique=True, editable=False)
+    created_at: datetime  # each kind declares its own column (ConsentRecord, AuditEvent)
 
     class Meta:
         abstract = True

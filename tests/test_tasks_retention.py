@@ -47,7 +47,7 @@ def test_it_writes_one_summary_event_with_the_count(short_retention):
 
 def test_the_log_still_verifies_after_a_purge_of_sealed_records(short_retention):
     now = timezone.now()
-    old = [decide(now - timedelta(days=60 + i)) for i in range(5)]
+    old = [decide(now - timedelta(days=60 + i)) for i in reversed(range(5))]  # oldest first
     kept = decide(now)
     log.seal()
 

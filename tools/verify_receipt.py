@@ -9,8 +9,9 @@ KEY      a file, or the URL, of the log's public key: /.well-known/consent-log/k
          Fetch it once and keep it; a key fetched along with the receipt proves less.
 
 For every record it checks, with Python 3.8+ and the `cryptography` package only:
-  1. the logged leaf input hashes to the leaf, SHA-256(0x00 || input), and holds the same
-     values as the record the receipt shows;
+  1. the logged leaf input hashes to the leaf, SHA-256(0x00 || input), is a consent record
+     of this receipt's visitor, and holds the same values, as JSON, as the record the
+     receipt shows (its decision, ids, site, times, policy and texts at the least);
   2. the audit path leads from that leaf, at its index, to the head's root (RFC 9162
      section 2.1.3.2);
   3. the head is signed by the key, over the consent-log/v1 note.
@@ -66,25 +67,59 @@ def root_from_path(leaf, index, size, path):
     return r if sn == 0 else None
 
 
-def check(record, key, key_id, origin):
+# What a record's leaf must hold, each equal to what the receipt shows: the decision, who
+# made it (the consent id), where and when. A receipt that leaves one out proves nothing.
+BOUND = (
+    "record_id",
+    "consent_id",
+    "site_id",
+    "created_at",
+    "expires_at",
+    "categories",
+    "policy_version",
+    "texts_hash",
+    "method",
+    "gpc",
+    "dnt",
+)
+
+
+def canonical(value):
+    """Values compared as JSON text: 0 is not false, 1.0 is not 1."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def no_duplicates(pairs):
+    names = [name for name, _ in pairs]
+    if len(names) != len(set(names)):
+        raise ValueError("the leaf input repeats a key")
+    return dict(pairs)
+
+
+def check(record, key, key_id, origin, consent_id):
     """Why the record is not proven to be in the signed log, or None if it is."""
     proof = record.get("proof")
     if not proof:
         return "not in a signed head yet: ask again in a few seconds"
-    if "leaf_input" in proof:
-        leaf_input = b64(proof["leaf_input"])
-        leaf = sha256(b"\x00" + leaf_input)
-        if "leaf_hash" in proof and b64(proof["leaf_hash"]) != leaf:
-            return "the leaf input does not hash to the leaf hash"
-        logged = json.loads(leaf_input)
-        shared = [name for name in logged if name in record] if isinstance(logged, dict) else []
-        if not shared:
-            return "the logged entry does not describe this record"
-        if differ := [name for name in shared if logged[name] != record[name]]:
-            return "the log holds other values for " + ", ".join(differ)
-    else:
-        leaf = b64(proof["leaf_hash"], 32)
-        print(f"     record {record.get('record_id')}: no leaf input, its content is not checked")
+    if record.get("consent_id") != consent_id:
+        return "the record is another visitor's"
+    if "leaf_input" not in proof:
+        return "the proof does not show what was logged (no leaf_input)"
+    leaf_input = b64(proof["leaf_input"])
+    leaf = sha256(b"\x00" + leaf_input)
+    if "leaf_hash" in proof and b64(proof["leaf_hash"]) != leaf:
+        return "the leaf input does not hash to the leaf hash"
+    logged = json.loads(leaf_input, object_pairs_hook=no_duplicates)
+    if not isinstance(logged, dict) or logged.get("kind") != "consent":
+        return "the logged entry is not a consent record"
+    if missing := [name for name in BOUND if name not in logged or name not in record]:
+        return "the receipt or the log leaves out " + ", ".join(missing)
+    if differ := [
+        name
+        for name in logged
+        if name in record and canonical(logged[name]) != canonical(record[name])
+    ]:
+        return "the log holds other values for " + ", ".join(differ)
     head = proof["head"]
     if head["key_id"] != key_id:
         return f"the head is signed by key {head['key_id']}, not by the log's key {key_id}"
@@ -110,15 +145,20 @@ def main(receipt_source, key_source):
         raw_key = b64(published["public_key"], 32)
         key, origin = Ed25519PublicKey.from_public_bytes(raw_key), published["origin"]
         records = receipt.get("history", [receipt])
+        consent_id = receipt["consent_id"]
+        current = receipt.get("current")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         print(f"cannot read the receipt or the key: {exc}", file=sys.stderr)
         return 2
     key_id = sha256(raw_key)[:8].hex()
     print(f"log {origin}, key {key_id}")
     failed = 0 if records else 1
+    if records and "history" in receipt and current not in (None, records[0]):
+        failed += 1
+        print("FAIL current: it is not the newest record of the history, which is what is checked")
     for record in records:
         try:
-            problem = check(record, key, key_id, origin)
+            problem = check(record, key, key_id, origin, consent_id)
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             problem = f"malformed proof ({exc!r})"
         name = record.get("record_id", "?") if isinstance(record, dict) else "?"

@@ -240,6 +240,7 @@ class ReceiptSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "consent_id",
             "record_id",
             "site",
+            "site_id",
             "created_at",
             "expires_at",
             "categories",

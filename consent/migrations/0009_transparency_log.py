@@ -36,9 +36,12 @@ def _digest(row) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _removed(AuditEvent) -> dict[str, list[tuple[int, int]]]:
+def _removed(AuditEvent, ChainLink) -> dict[str, list[tuple[int, int]]]:
+    """The id ranges that sealed erase and purge events name. An event the chain never
+    sealed excuses nothing: forging one was how the chain could be fooled."""
     ranges: dict[str, list[tuple[int, int]]] = {"record": [], "event": []}
-    for data in AuditEvent.objects.filter(action__in=("erase", "purge")).values_list(
+    sealed = ChainLink.objects.filter(kind="event").values("row_id")
+    for data in AuditEvent.objects.filter(action__in=("erase", "purge"), id__in=sealed).values_list(
         "data", flat=True
     ):
         for part in filter(None, data.get("removed_ids", "").split(",")):
@@ -53,7 +56,7 @@ def verify_chain(apps, schema_editor):
         "record": apps.get_model("consent", "ConsentRecord"),
         "event": apps.get_model("consent", "AuditEvent"),
     }
-    removed = _removed(kinds["event"])
+    removed = _removed(kinds["event"], ChainLink)
     prev, last_seq, problem = GENESIS, 0, None
     while problem is None:
         links = list(ChainLink.objects.filter(seq__gt=last_seq).order_by("seq")[:BATCH])

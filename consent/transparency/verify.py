@@ -39,7 +39,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
-from ..models import LogTile, TreeHead
+from ..models import AuditEvent, LogTile, TreeHead
 from ..records import SHREDDED
 from . import heads, log, merkle, tiles
 from .heads import Ed25519PublicKey, SignedTreeHead
@@ -386,8 +386,37 @@ class _Lateness:
         return settled if row_id < settled else None
 
 
+def _erasures() -> list[tuple[int, int, int | None]]:
+    """The leaves each erase or purge event says it shredded: (first, last, the event's own
+    leaf, or None while it waits for the sealer). An event with no salt is never sealed and
+    excuses nothing (and is itself a finding)."""
+    spans = []
+    for data, leaf in (
+        AuditEvent.objects.filter(action__in=("erase", "purge"))
+        .exclude(salt=None)
+        .values_list("data", "leaf_index")
+    ):
+        text = data.get("leaves", "") if isinstance(data, dict) else ""
+        for part in filter(None, str(text).split(",")):
+            low, _, high = part.partition("-")
+            if low.isdigit() and (high or low).isdigit():
+                spans.append((int(low), int(high or low), leaf))
+    return spans
+
+
+def _named_by_an_erasure(leaf: int, spans: list[tuple[int, int, int | None]]) -> bool:
+    return any(
+        low <= leaf <= high and (event is None or event > leaf) for low, high, event in spans
+    )
+
+
 def _check_rows(report: Report, size: int) -> None:
+    erasures = _erasures()
     lateness = _Lateness()
+    # Per kind, the latest time of a row logged so far: rows are logged in the order of
+    # their INSERTs, so one that claims a time long before rows logged ahead of it was
+    # written later with a time in the past (backdated).
+    newest: dict[str, tuple[datetime, int]] = {}
     head_pages = _stored_heads()
     head: TreeHead | None = None
     chunk = CHUNK_TILES * tiles.TILE_WIDTH
@@ -422,6 +451,23 @@ def _check_rows(report: Report, size: int) -> None:
             kind, row = found[0]
             offset = (index - low) * merkle.HASH_SIZE  # low starts a tile
             _check_row(report, kind, row, leaves[offset : offset + merkle.HASH_SIZE])
+            if row.salt is None and not _named_by_an_erasure(index, erasures):
+                _fail(
+                    "altered",
+                    f"{NAMES[kind]} #{row.pk} (leaf {index})",
+                    "erased, but no erase or purge event logged after it names its leaf",
+                )
+            seen = newest.get(kind)
+            if seen is not None and row.created_at < seen[0] - LATE_GRACE:
+                _fail(
+                    "inserted",
+                    f"{NAMES[kind]} #{row.pk} (leaf {index})",
+                    f"claims {row.created_at:%Y-%m-%d %H:%M:%S}, more than "
+                    f"{LATE_GRACE.total_seconds() / 60:g} minutes before {NAMES[kind]} "
+                    f"#{seen[1]} logged ahead of it: backdated",
+                )
+            if seen is None or row.created_at > seen[0]:
+                newest[kind] = (row.created_at, row.pk)
             higher = lateness.higher_logged_before(kind, row.pk)
             if higher is not None:
                 _fail(

@@ -3,6 +3,7 @@ log's first leaves; a chain that does not verify stops the migration."""
 
 import hashlib
 import importlib
+import os
 import uuid
 
 import pytest
@@ -34,7 +35,12 @@ def migrate(target):
 def old_schema():
     apps = migrate(BEFORE)
     yield apps
-    migrate(AFTER)  # whatever happened, later tests get today's schema
+    # Whatever the test left in the old tables, later tests get today's schema.
+    os.environ["CONSENT_MIGRATE_UNVERIFIED_CHAIN"] = "1"
+    try:
+        migrate(AFTER)
+    finally:
+        del os.environ["CONSENT_MIGRATE_UNVERIFIED_CHAIN"]
 
 
 def old_data(apps, records: int = 4) -> None:
@@ -99,3 +105,21 @@ def test_a_chain_that_does_not_verify_stops_the_migration(old_schema, monkeypatc
     monkeypatch.setenv("CONSENT_MIGRATE_UNVERIFIED_CHAIN", "1")
     migrate(AFTER)  # told to: it goes on, and the log starts from what the database holds
     assert log.seal().leaves == 5
+
+
+def test_a_forged_erase_event_excuses_no_missing_record(old_schema):
+    """The old chain's known hole: sealed records deleted, and an erase event that was never
+    sealed naming every id. The migration must not take that event's word."""
+    old_data(old_schema)
+    Record = old_schema.get_model("consent", "ConsentRecord")
+    Event = old_schema.get_model("consent", "AuditEvent")
+    Record.objects.filter(pk=Record.objects.order_by("pk").first().pk).delete()
+    Event.objects.create(
+        actor="admin",
+        action="erase",
+        object_type="consent.ConsentRecord",
+        data={"kind": "record", "removed_ids": "1-999999999"},
+    )
+
+    with pytest.raises(RuntimeError, match="is gone and no erasure names it"):
+        migrate(AFTER)

@@ -127,7 +127,8 @@ def test_an_untouched_log_verifies_and_says_what_it_checked(logged):
 def test_erasure_and_retention_verify_with_their_leaves_counted_as_erased(site):
     now = timezone.now()
     visitor = uuid.uuid4()
-    old = [decide(now - timedelta(days=site.retention_days + 1 + i)) for i in range(3)]
+    # Oldest first, as decisions are made: the log takes a backdated row for a forgery.
+    old = [decide(now - timedelta(days=site.retention_days + 1 + i)) for i in reversed(range(3))]
     mine = [decide(now, consent_id=visitor) for _ in range(2)]
     decide(now)
     log.seal()
@@ -202,6 +203,20 @@ def test_a_row_slipped_into_a_gap_of_the_ids_is_inserted(site, monkeypatch):
     assert finding.problem == "inserted"
     assert finding.where.startswith(f"record #{first.pk + 1} ")
     assert f"record #{first.pk + 2}, a higher id" in finding.detail
+
+
+def test_a_backdated_record_with_a_new_id_is_inserted(logged):
+    """A forged decision, INSERTed now under the next id but claiming to be a day old,
+    then logged by the sealer like any decision: its time gives it away."""
+    last = logged[-1]
+    copy_record(last, last.pk + 1, created_at=last.created_at - timedelta(days=1))
+    log.seal()
+
+    finding = verify.verify().finding
+
+    assert finding.problem == "inserted"
+    assert finding.where.startswith(f"record #{last.pk + 1} ")
+    assert "backdated" in finding.detail
 
 
 def test_a_row_committed_a_little_late_is_not_inserted(site, monkeypatch):
@@ -285,6 +300,27 @@ def test_a_salt_nulled_on_a_record_that_still_holds_its_content_is_altered(logge
         f"record #{target.pk} (leaf {target.leaf_index})",
     )
     assert "consent_id" in finding.detail
+
+
+def test_a_record_shredded_by_sql_without_an_erasure_is_altered(logged, site):
+    """Hiding a decision by making it look erased (and flipping it, for the statistics):
+    no erase or purge event names its leaf, so it is no erasure."""
+    target = logged[1]
+    records.erase(logged[0].consent_id, actor="privacy")  # a real erasure, elsewhere
+    log.seal()
+    sql(
+        "UPDATE consent_consentrecord SET salt = NULL, consent_id = NULL, decision_id = NULL,"
+        " ip_prefix = '', page_url = '', language = '', method = 'accept_all' WHERE id = %s",
+        [target.pk],
+    )
+
+    finding = verify.verify().finding
+
+    assert (finding.problem, finding.where) == (
+        "altered",
+        f"record #{target.pk} (leaf {target.leaf_index})",
+    )
+    assert "no erase or purge event" in finding.detail
 
 
 def test_a_salt_nulled_on_an_audit_event_is_altered(logged):

@@ -37,6 +37,7 @@ def record(record_id: int, categories: dict) -> dict:
         "consent_id": CONSENT_ID,
         "record_id": record_id,
         "site": "demo",
+        "site_id": 1,
         "created_at": f"2026-01-01T12:00:{record_id:02d}.000000Z",
         "expires_at": "2026-07-01T12:00:00Z",
         "categories": categories,
@@ -272,14 +273,75 @@ def test_a_head_signed_for_another_log_fails(tmp_path, receipt, key_document):
     assert out.count("FAIL record") == 3
 
 
-def test_a_leaf_hash_alone_proves_inclusion_but_says_content_was_not_checked(
-    tmp_path, receipt, key_document
-):
+def test_a_leaf_hash_alone_proves_nothing_about_the_record(tmp_path, receipt, key_document):
+    """A public proof of some leaf, put under a record that shows another decision: without
+    the logged bytes nothing ties the two together."""
     code, out = verify(
         tmp_path, tampered(receipt, lambda r: r["proof"].pop("leaf_input")), key_document
     )
-    assert code == 0, out
-    assert "record 12: no leaf input, its content is not checked" in out
+    assert code == 1, out
+    assert "no leaf_input" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda r: r.pop("consent_id"), "another visitor's"),
+        (
+            lambda r: r.update(consent_id="00000000-0000-4000-8000-000000000000"),
+            "another visitor's",
+        ),
+        (lambda r: r.pop("record_id"), "leaves out record_id"),
+        (lambda r: r.update(site_id=2), "other values for site_id"),
+        (lambda r: r.update(gpc=0), "other values for gpc"),
+        (lambda r: r.update(policy_version=2.0), "other values for policy_version"),
+        (
+            lambda r: r.update(categories={"necessary": 1, "analytics": True}),
+            "other values for categories",
+        ),
+    ],
+    ids=[
+        "no consent id",
+        "other consent id",
+        "no record id",
+        "other site",
+        "0 for false",
+        "2.0 for 2",
+        "1 for true",
+    ],
+)
+def test_a_record_that_is_not_the_logged_one_fails(tmp_path, receipt, key_document, change, reason):
+    code, out = verify(tmp_path, tampered(receipt, change), key_document)
+    assert code == 1, out
+    assert reason in out
+
+
+def test_an_audit_events_leaf_does_not_vouch_for_a_record(tmp_path, receipt, key_document):
+    def swap(r):
+        logged = json.loads(base64.b64decode(r["proof"]["leaf_input"]))
+        event = {"kind": "audit", "salt": logged["salt"], "created_at": r["created_at"]}
+        r["proof"]["leaf_input"] = b64(canonical(event))
+        r["proof"].pop("leaf_hash")
+
+    code, out = verify(tmp_path, tampered(receipt, swap), key_document)
+    assert code == 1 and "not a consent record" in out, out
+
+
+def test_a_leaf_input_with_a_repeated_key_fails(tmp_path, receipt, key_document):
+    def repeat(r):
+        text = base64.b64decode(r["proof"]["leaf_input"]).decode()
+        r["proof"]["leaf_input"] = b64(text.replace("{", '{"method":"x",', 1).encode())
+        r["proof"].pop("leaf_hash")
+
+    code, out = verify(tmp_path, tampered(receipt, repeat), key_document)
+    assert code == 1 and "repeats a key" in out, out
+
+
+def test_a_current_record_other_than_the_newest_fails(tmp_path, receipt, key_document):
+    forged = copy.deepcopy(receipt)
+    forged["current"] = {**forged["current"], "method": "accept_all", "proof": None}
+    code, out = verify(tmp_path, forged, key_document)
+    assert code == 1 and "FAIL current" in out, out
 
 
 def test_an_unreadable_key_is_a_usage_error(tmp_path, receipt, key_document):
