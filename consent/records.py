@@ -190,7 +190,25 @@ def erase(
                 site_key=keys.get(site_id, ""),
                 data=data,
             )
+        _forget_exports_of(consent_id)
     return len(found)
+
+
+def _forget_exports_of(consent_id: uuid.UUID) -> None:
+    """Exports made for this visitor alone (access, portability) hold their consent id and
+    decisions: the jobs go with the erasure, and their files once it commits."""
+    from .exports import file_path
+    from .models import ExportJob
+
+    jobs = list(ExportJob.objects.filter(consent_id=consent_id))
+    paths = [path for path in map(file_path, jobs) if path is not None]
+    ExportJob.objects.filter(pk__in=[job.pk for job in jobs]).delete()
+
+    def remove_files() -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    transaction.on_commit(remove_files)
 
 
 def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:

@@ -77,3 +77,24 @@ def test_erased_records_are_shown_as_erased_and_never_exported(site):
     from consent.exports import records_for
 
     assert not records_for(job).exists()
+
+
+def test_erasure_takes_the_visitors_own_exports_with_it(site, django_capture_on_commit_callbacks):
+    from consent import exports
+
+    visitor = uuid.uuid4()
+    decide(consent_id=visitor)
+    other = decide()
+    mine = ExportJob.objects.create(site=site, consent_id=visitor)
+    theirs = ExportJob.objects.create(site=site, consent_id=other.consent_id)
+    for job in (mine, theirs):
+        exports.run(job.pk)
+    path = exports.file_path(ExportJob.objects.get(pk=mine.pk))
+    assert path is not None and str(visitor) in path.read_text()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        records.erase(visitor, actor="privacy")
+
+    assert not ExportJob.objects.filter(pk=mine.pk).exists()
+    assert not path.exists()
+    assert exports.file_path(ExportJob.objects.get(pk=theirs.pk)).exists()
