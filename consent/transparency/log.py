@@ -320,7 +320,7 @@ def record_proof(
     """A record's ``proof`` in a receipt (FORMAT.md): None until a head holds it."""
     if head is None or record.leaf_index is None or record.leaf_index >= head.tree_size:
         return None
-    if record.salt is None:
+    if record.salt is None:  # erased: no content to prove
         return None
     data = leaf_input("consent", record)
     return {

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -386,32 +387,42 @@ class _Lateness:
         return settled if row_id < settled else None
 
 
-def _erasures() -> list[tuple[int, int, int | None]]:
-    """The leaves each erase or purge event says it shredded: (first, last, the event's own
-    leaf, or None while it waits for the sealer). An event with no salt is never sealed and
-    excuses nothing (and is itself a finding)."""
-    spans = []
-    for data, leaf in (
-        AuditEvent.objects.filter(action__in=("erase", "purge"))
-        .exclude(salt=None)
-        .values_list("data", "leaf_index")
-    ):
-        text = data.get("leaves", "") if isinstance(data, dict) else ""
-        for part in filter(None, str(text).split(",")):
-            low, _, high = part.partition("-")
-            if low.isdigit() and (high or low).isdigit():
-                spans.append((int(low), int(high or low), leaf))
-    return spans
+class _Erasures:
+    """The leaves that erase and purge events say they shredded, each named by an event
+    logged after it (or waiting for the sealer); an event with no salt is never sealed and
+    excuses nothing (and is itself a finding). Held as sorted, merged ranges: a lookup
+    costs a bisection, however many events there are."""
 
+    def __init__(self) -> None:
+        spans = []
+        for data, event in (
+            AuditEvent.objects.filter(action__in=("erase", "purge"))
+            .exclude(salt=None)
+            .values_list("data", "leaf_index")
+        ):
+            text = data.get("leaves", "") if isinstance(data, dict) else ""
+            for part in filter(None, str(text).split(",")):
+                low, _, high = part.partition("-")
+                if low.isdigit() and (high or low).isdigit():
+                    last = int(high or low) if event is None else min(int(high or low), event - 1)
+                    if int(low) <= last:
+                        spans.append((int(low), last))
+        self.lows: list[int] = []
+        self.highs: list[int] = []
+        for first, last in sorted(spans):
+            if self.highs and first <= self.highs[-1] + 1:
+                self.highs[-1] = max(self.highs[-1], last)
+            else:
+                self.lows.append(first)
+                self.highs.append(last)
 
-def _named_by_an_erasure(leaf: int, spans: list[tuple[int, int, int | None]]) -> bool:
-    return any(
-        low <= leaf <= high and (event is None or event > leaf) for low, high, event in spans
-    )
+    def __contains__(self, leaf: int) -> bool:
+        at = bisect.bisect_right(self.lows, leaf) - 1
+        return at >= 0 and leaf <= self.highs[at]
 
 
 def _check_rows(report: Report, size: int) -> None:
-    erasures = _erasures()
+    erasures = _Erasures()
     lateness = _Lateness()
     # Per kind, the latest time of a row logged so far: rows are logged in the order of
     # their INSERTs, so one that claims a time long before rows logged ahead of it was
@@ -451,7 +462,7 @@ def _check_rows(report: Report, size: int) -> None:
             kind, row = found[0]
             offset = (index - low) * merkle.HASH_SIZE  # low starts a tile
             _check_row(report, kind, row, leaves[offset : offset + merkle.HASH_SIZE])
-            if row.salt is None and not _named_by_an_erasure(index, erasures):
+            if row.salt is None and index not in erasures:
                 _fail(
                     "altered",
                     f"{NAMES[kind]} #{row.pk} (leaf {index})",
