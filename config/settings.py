@@ -117,8 +117,21 @@ DATABASES = {
         conn_health_checks=False,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
+# A streaming replica for the console's heavy reads (record lists, statistics, exports):
+# consent.db_routers sends only those there; writes and the consent POST never go there.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=False,
+    )
+    # Tests run against one database: the replica alias is the same test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["consent.db_routers.ReplicaRouter"]
+for _database in DATABASES.values():
+    if _database["ENGINE"] != "django.db.backends.postgresql":
+        continue
+    _options = _database.setdefault("OPTIONS", {})
     # A database that stops answering must not hold a request for ever: give up
     # connecting after 5 s and notice a dead peer within about a minute.
     for _name, _value in {
@@ -129,6 +142,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "keepalives_count": 3,
     }.items():
         _options.setdefault(_name, _value)
+    # Behind PgBouncer in transaction mode a server-side cursor may outlive the
+    # transaction that opened it on the server it was opened on (Django's docs,
+    # "Transaction pooling and server-side cursors").
+    _database["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_POOLER_TRANSACTION_MODE", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the one writer work side by side; the timeout makes a second
     # writer wait instead of failing with "database is locked".
@@ -300,6 +317,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10},
     },
     "purge-expired-records": {"task": "consent.tasks.purge_expired_records", "schedule": 86400.0},
+    "maintain-partitions": {"task": "consent.tasks.maintain_partitions", "schedule": 3600.0},
     "aggregate-daily-stats": {"task": "consent.tasks.aggregate_daily_stats", "schedule": 3600.0},
 }
 

@@ -6,7 +6,7 @@ names it instead.
 """
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, reverse
 
 OWN = "consent.middleware.ConsentMiddleware"
@@ -83,3 +83,32 @@ def check_middleware(app_configs=None, **kwargs) -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+@register("consent", Tags.database)
+def check_partitions(app_configs=None, databases=None, **kwargs) -> list[CheckMessage]:
+    """Records on PostgreSQL without their monthly partitions: the console and the
+    retention purge slow down with the table. Runs with ``check --database default``
+    (and ``migrate``), which may touch the database."""
+    from django.db import connection
+    from django.db.utils import DatabaseError
+
+    from . import partitions
+
+    if not databases or "default" not in databases or connection.vendor != "postgresql":
+        return []
+    try:
+        if partitions.is_partitioned():
+            return []
+        installed = partitions.available()
+    except DatabaseError:
+        return []  # not migrated yet, or unreachable: other checks say so
+    return [
+        Warning(
+            "Consent records are one unpartitioned table"
+            + ("" if installed else ": the server lacks the pg_partman extension"),
+            hint="Install pg_partman (Debian: postgresql-15-partman) and run "
+            "`manage.py partitions --convert`; see README, Scaling.",
+            id="consent.W010",
+        )
+    ]

@@ -410,8 +410,8 @@ class Method(models.TextChoices):
 class ConsentRecord(Logged):
     """One decision of one browser, as it was made. Maps onto an ISO/IEC TS 27560 record."""
 
-    # Looked up through record_unique_decision, whose first column it is. Erasure
-    # empties it (and every other personal column) and keeps the row for its leaf.
+    # Looked up through record_decision, whose first column it is. Erasure empties it
+    # (and every other personal column) and keeps the row for its leaf.
     consent_id = models.UUIDField(default=uuid.uuid4, null=True)
     # No foreign key in the database: PostgreSQL would lock the site's row (FOR KEY
     # SHARE) for every decision written, which cost a third of the INSERT and makes every
@@ -441,6 +441,10 @@ class ConsentRecord(Logged):
         editable=False,
         help_text="The banner's id for this decision: a resent decision is recorded once.",
     )
+    # Not unique in the database: on PostgreSQL the table is partitioned by month
+    # (consent.partitions), and a unique index there must hold the partition key. The
+    # sealer gives each row its own leaf; verify_audit finds a leaf claimed twice.
+    leaf_index = models.BigIntegerField(null=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -450,15 +454,15 @@ class ConsentRecord(Logged):
             models.Index(
                 fields=["id"], name="record_unsealed", condition=models.Q(leaf_index=None)
             ),
+            # A visitor's records (receipts, erasure, search by consent id) and a resent
+            # decision (records.record_consent looks it up: no unique constraint can
+            # span the monthly partitions).
+            models.Index(fields=["consent_id", "decision_id"], name="record_decision"),
+            models.Index(fields=["leaf_index"], name="record_leaf"),
         ]
         permissions = [
             ("view_consent_id", "Can see whole consent ids and find a visitor by one"),
             ("erase_consentrecord", "Can erase a visitor's records"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["consent_id", "decision_id"], name="record_unique_decision"
-            )
         ]
 
     def __str__(self) -> str:

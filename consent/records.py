@@ -6,14 +6,19 @@ import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from . import audit
+from . import audit, partitions
 from .bundles import SiteBundle
 from .models import REQUIRED, ConsentRecord, Method, Site
 from .rules import Signals, is_allowed
 from .transparency import log
+
+# How long after a decision the banner's resend of it is still recognised (it resends on
+# the next page view, so in practice within seconds or days).
+RESEND_WINDOW = timedelta(days=60)
 
 OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = re.compile(rf"{OCTET}\.{OCTET}\.{OCTET}\.{OCTET}")
@@ -64,10 +69,17 @@ def record_consent(
     ip: str = "",
     now: datetime | None = None,
     decision_id: uuid.UUID | None = None,
+    resent: bool = False,
 ) -> tuple[ConsentRecord, bool]:
     """Store one decision: (the record, True). A decision the browser resends (its
     answer was lost on the way back) is not stored twice: (the record already made,
-    False)."""
+    False).
+
+    The banner says when it resends, and only then is the record looked for: one index
+    probe of the months RESEND_WINDOW spans, and none for the first send of every
+    decision. (No unique constraint can do it: the table is partitioned by month on
+    PostgreSQL.) A resend later than RESEND_WINDOW, or one racing its own first send,
+    is stored as a second record of the same decision: never one lost."""
     choices = effective_choices(bundle, categories, signals)
     if signals.opt_out and not Method(method).is_signal:
         # The stored method says why everything optional is off.
@@ -95,24 +107,19 @@ def record_consent(
         expires_at=now + timedelta(days=days),
         decision_id=decision_id,
     )
-    # One INSERT (in a savepoint inside a surrounding transaction, so a resent decision's
-    # duplicate key spoils nothing).
-    try:
-        if transaction.get_autocommit():
-            record.save()
-        else:
-            with transaction.atomic():
-                record.save()
-    except IntegrityError:
+    if resent and decision_id is not None:
         existing = (
-            record.decision_id is not None
-            and ConsentRecord.objects.select_related("site")
-            .filter(consent_id=record.consent_id, decision_id=record.decision_id)
+            ConsentRecord.objects.select_related("site")
+            .filter(
+                consent_id=record.consent_id,
+                decision_id=decision_id,
+                created_at__gte=now - RESEND_WINDOW,
+            )
             .first()
         )
-        if not existing:  # not a resend: some other constraint
-            raise
-        return existing, False
+        if existing is not None:
+            return existing, False
+    record.save()
     return record, True
 
 
@@ -244,3 +251,47 @@ def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:
         if len(ids) < batch:
             break
     return total
+
+
+def purge_partitions(now: datetime | None = None) -> dict[str, int]:
+    """Retention a month at a time (PostgreSQL with pg_partman): every partition that holds
+    nothing newer than the longest retention of any site leaves as one DROP TABLE, in
+    one transaction with the "purge" event that names its leaves (the tree keeps them;
+    verify_audit accepts their rows' absence only from such an event, for leaves logged
+    before its cutoff). Returns the records dropped per site key; {} where the table is
+    not partitioned, and for months the sealer has not finished (nothing is dropped that
+    is not in the log)."""
+    if not partitions.is_partitioned():
+        return {}
+    longest = Site.objects.aggregate(days=Max("retention_days"))["days"]
+    if longest is None:
+        return {}
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=longest)
+    with transaction.atomic():
+        log.lock()
+        gone = partitions.expired(cutoff)
+        if not gone:
+            return {}
+        counted, runs = partitions.contents(gone)
+        if any(total != sealed for _, total, sealed in counted):
+            return {}
+        keys = dict(Site.objects.filter(pk__in=[c[0] for c in counted]).values_list("pk", "key"))
+        by_site = {keys.get(site_id, str(site_id)): total for site_id, total, _ in counted}
+        count = sum(by_site.values())
+        if count:
+            audit.log_event(
+                "purge",
+                object_type="consent.ConsentRecord",
+                object_repr=f"{count} records of {len(gone)} months before {cutoff:%Y-%m-%d}",
+                data={
+                    "count": count,
+                    "leaves": ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs),
+                    "cutoff": cutoff.isoformat(),
+                    "retention_days": longest,
+                    "partitions": [partition.name for partition in gone],
+                    "sites": by_site,
+                },
+            )
+        partitions.drop(cutoff)
+    return by_site

@@ -16,11 +16,12 @@ def decide(
     advertising: bool = False,
     signals: Signals = Signals(),  # noqa: B008
     consent_id: uuid.UUID | None = None,
+    policy_version: int = 1,
 ) -> ConsentRecord:
     record, _ = records.record_consent(
         get_bundle("demo"),
         categories={"functional": functional, "advertising": advertising},
-        policy_version=1,
+        policy_version=policy_version,
         method=method,
         signals=signals,
         consent_id=consent_id,

@@ -1,9 +1,9 @@
 // Posts each decision to the platform. A decision is queued in localStorage before it is
 // sent and leaves the queue only once the server answered, so a network failure, a 5xx,
 // a 429 or a page closed mid-request never loses it: the next page view (or the browser
-// coming back online) sends it again, with the same decision_id, so the platform records it
-// once even when only its answer was lost. Other 4xx answers will never succeed and are
-// dropped.
+// coming back online) sends it again, with the same decision_id and "resent": true, so the
+// platform looks for it and records it once even when only its answer was lost. Other 4xx
+// answers will never succeed and are dropped.
 
 const QUEUE = "consent:queue";
 
@@ -44,5 +44,5 @@ export function postDecision(url, payload) {
 }
 
 export function retryQueued() {
-  load().forEach(send);
+  load().forEach((item) => send({ ...item, body: JSON.stringify({ ...JSON.parse(item.body), resent: true }) }));
 }

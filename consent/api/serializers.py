@@ -80,6 +80,12 @@ class ConsentSerializer(FieldsBuiltOnce):
         allow_null=True,
         help_text="The browser's id for this decision; a resend of it is recorded once.",
     )
+    resent = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="True when the banner sends this decision again (its answer was lost): "
+        "the platform then looks for the record already made.",
+    )
     categories = serializers.DictField(
         child=StrictBooleanField(), help_text='Every optional category: {"functional": true}'
     )

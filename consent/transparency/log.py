@@ -210,7 +210,9 @@ def _unsealed(batch: int) -> list[tuple[str, Logged]]:
     return list(itertools.islice(merged, batch))
 
 
-def _assign_leaf_indexes(kind: str, pairs: list[tuple[int, int]]) -> None:
+def _assign_leaf_indexes(kind: str, pairs: list[tuple[int, int]], since: datetime) -> None:
+    """Writes each (leaf index, id); ``since`` is the earliest time of those rows, which
+    keeps PostgreSQL to the month partitions that can hold them."""
     table = connection.ops.quote_name(KINDS[kind]._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -220,8 +222,8 @@ def _assign_leaf_indexes(kind: str, pairs: list[tuple[int, int]]) -> None:
             cursor.execute(
                 f"UPDATE {table} AS row SET leaf_index = new.leaf_index "  # noqa: S608
                 "FROM unnest(%s::bigint[], %s::bigint[]) AS new(leaf_index, id) "
-                "WHERE row.id = new.id AND row.leaf_index IS NULL",
-                [list(leaves), list(ids)],
+                "WHERE row.id = new.id AND row.leaf_index IS NULL AND row.created_at >= %s",
+                [list(leaves), list(ids), since],
             )
         else:
             cursor.executemany(
@@ -260,10 +262,12 @@ def _seal_batch(batch: int) -> Sealed:
             update_fields=["hashes"],
         )
         by_kind: dict[str, list[tuple[int, int]]] = {}
+        since: dict[str, datetime] = {}
         for offset, (kind, row) in enumerate(rows):
             by_kind.setdefault(kind, []).append((size + offset, row.pk))
+            since[kind] = min(since.get(kind, row.created_at), row.created_at)
         for kind, pairs in by_kind.items():
-            _assign_leaf_indexes(kind, pairs)
+            _assign_leaf_indexes(kind, pairs, since[kind])
         # The one reader of every new record: it also keeps the day's statistics live.
         from .. import stats
 

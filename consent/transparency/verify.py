@@ -15,8 +15,14 @@ trusts none of it, and checked against heads kept elsewhere (``manage.py verify_
    its row was deleted); and no row was logged long after rows of its kind with higher
    ids ("inserted": a row slipped into an id gap).
 
-No erasure or purge event excuses anything: erasure keeps a row and its leaf and empties
-the row (crypto-shredding), so a leaf without a row is always tampering.
+Erasure keeps a row and its leaf and empties the row (crypto-shredding), so a leaf without
+a row is tampering, with one exception: the retention purge of whole months on PostgreSQL
+(consent.records.purge_partitions) drops their partitions. A leaf without a row is
+accepted only where a sealed "purge" event that dropped partitions names it, the leaf was
+first signed into a head before that event's cutoff, and the cutoff is at least
+CONSENT_RETENTION_MIN_DAYS before the event: someone with SQL access who writes such an
+event can remove only what the platform itself would purge by then, in plain sight in
+the log.
 
 Tiles, heads and rows are read in chunks of leaves, so memory stays bounded whatever the
 log's size, in one snapshot of the database that does not hold up writers.
@@ -27,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import itertools
 import json
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -71,6 +78,7 @@ class Report:
     leaves: int = 0  # the latest head's tree size
     rows: int = 0  # rows in the log checked against their leaves
     erased: int = 0  # of those, erased: the leaf kept, the content gone
+    purged: int = 0  # leaves whose rows a retention purge dropped with their month
     unsealed: int = 0  # rows waiting for the sealer
     heads: int = 0  # stored heads checked
     latest: TreeHead | None = None
@@ -421,8 +429,52 @@ class _Erasures:
         return at >= 0 and leaf <= self.highs[at]
 
 
+class _Dropped:
+    """The leaves whose rows a retention purge dropped with their month's partition:
+    sorted, merged (first, last, cutoff in ms) spans from sealed "purge" events that
+    name partitions and a cutoff at least CONSENT_RETENTION_MIN_DAYS before themselves."""
+
+    def __init__(self) -> None:
+        spans: list[tuple[int, int, int]] = []
+        minimum = timedelta(days=settings.CONSENT_RETENTION_MIN_DAYS)
+        for data, created_at in (
+            AuditEvent.objects.filter(action="purge", data__has_key="partitions")
+            .exclude(salt=None)
+            .exclude(leaf_index=None)
+            .values_list("data", "created_at")
+        ):
+            try:
+                cutoff = datetime.fromisoformat(str(data.get("cutoff")))
+            except ValueError:
+                continue
+            if cutoff.tzinfo is None or cutoff > created_at - minimum:
+                continue
+            for part in filter(None, str(data.get("leaves", "")).split(",")):
+                low, _, high = part.partition("-")
+                if low.isdigit() and (high or low).isdigit():
+                    spans.append((int(low), int(high or low), int(cutoff.timestamp() * 1000)))
+        spans.sort()
+        self.spans = spans
+        self.lows = [span[0] for span in spans]
+        # reach[i]: the highest leaf any of spans[0..i] names, so that the look-back
+        # below stops as soon as no earlier span can hold the leaf (spans of two purges
+        # may overlap).
+        self.reach = list(itertools.accumulate((span[1] for span in spans), max))
+
+    def excuses(self, leaf: int, first_signed: int) -> bool:
+        """``leaf``, first in a head signed at ``first_signed`` (ms), was dropped."""
+        at = bisect.bisect_right(self.lows, leaf) - 1
+        while at >= 0 and self.reach[at] >= leaf:
+            _, high, cutoff = self.spans[at]
+            if leaf <= high and first_signed < cutoff:
+                return True
+            at -= 1
+        return False
+
+
 def _check_rows(report: Report, size: int) -> None:
     erasures = _Erasures()
+    dropped = _Dropped()
     lateness = _Lateness()
     # Per kind, the latest time of a row logged so far: rows are logged in the order of
     # their INSERTs, so one that claims a time long before rows logged ahead of it was
@@ -450,6 +502,9 @@ def _check_rows(report: Report, size: int) -> None:
                 head = next(head_pages)
                 lateness.enter(head)
             found = owners.get(index)
+            if not found and dropped.excuses(index, head.timestamp):
+                report.purged += 1
+                continue
             if not found:
                 _fail(
                     "missing",

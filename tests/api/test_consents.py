@@ -3,9 +3,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from consent.api.throttles import SiteClientThrottle
 from consent.models import ConsentRecord, PolicyVersion
+from consent.records import RESEND_WINDOW
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/sites/demo/consents"
@@ -234,10 +236,44 @@ def test_it_throttles_per_client_with_retry_after(client, site, monkeypatch):
 def test_a_resent_decision_is_recorded_once(client, site):
     decision = body(consent_id=str(uuid.uuid4()), decision_id=str(uuid.uuid4()))
     first = post(client, decision)
-    again = post(client, decision)
+    again = post(client, {**decision, "resent": True})
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
     assert ConsentRecord.objects.count() == 1
+
+
+def test_a_decision_sent_twice_without_saying_so_is_stored_twice_not_lost(client, site):
+    """Only a resend the banner marks is looked for (no unique index spans the monthly
+    partitions); the same decision sent twice unmarked is never refused."""
+    decision = body(consent_id=str(uuid.uuid4()), decision_id=str(uuid.uuid4()))
+    codes = [post(client, decision).status_code for _ in range(2)]
+    assert codes == [201, 201]
+    assert ConsentRecord.objects.count() == 2
+
+
+def test_a_resend_of_another_browsers_decision_id_is_a_new_record(client, site):
+    decision_id = str(uuid.uuid4())
+    post(client, body(consent_id=str(uuid.uuid4()), decision_id=decision_id))
+    other = post(client, body(consent_id=str(uuid.uuid4()), decision_id=decision_id, resent=True))
+    assert other.status_code == 201
+    assert ConsentRecord.objects.count() == 2
+
+
+def test_a_resend_after_the_window_is_a_new_record(client, site):
+    decision = body(consent_id=str(uuid.uuid4()), decision_id=str(uuid.uuid4()))
+    post(client, decision)
+    # The first send, as if it was made longer ago than the window.
+    ConsentRecord.objects.all()._sanctioned_update(
+        created_at=timezone.now() - RESEND_WINDOW - timedelta(hours=1)
+    )
+    assert post(client, {**decision, "resent": True}).status_code == 201
+    assert ConsentRecord.objects.count() == 2
+
+
+def test_resent_must_be_a_boolean(client, site):
+    response = post(client, body(resent="yes"))
+    assert response.status_code == 400
+    assert "resent" in response.json()
 
 
 def test_another_decision_of_the_same_browser_is_a_new_record(client, site):

@@ -51,7 +51,8 @@ class Command(BaseCommand):
             raise CommandError(f"transparency log does not verify: {report.finding}")
         self.stdout.write(
             f"transparency log verified: {report.leaves} leaves, {report.rows} rows checked "
-            f"({report.erased} erased), {report.heads} signed heads"
+            f"({report.erased} erased), {report.purged} purged with their month, "
+            f"{report.heads} signed heads"
             + (f", {len(expected)} expected heads" if expected else "")
             + (", the heads file" if heads_file else "")
         )
