@@ -23,6 +23,7 @@ from django.forms import Textarea
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 
 from . import audit, records
@@ -33,6 +34,7 @@ from .admin_access import (
     granted_site_ids,
 )
 from .admin_lists import BoundedCountPaginator, KeysetChangeList, PeriodFilter
+from .db_routers import replica_for_get
 from .models import (
     AuditEvent,
     BannerText,
@@ -83,6 +85,12 @@ class EvidenceAdmin(ConsoleAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    # The console's heaviest reads (record and event lists) come from the replica when
+    # there is one (DATABASE_REPLICA_URL); actions, POSTs, stay on the primary.
+    @method_decorator(replica_for_get)
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, extra_context)
 
 
 class VendorInline(admin.TabularInline):

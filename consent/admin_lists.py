@@ -22,11 +22,13 @@ from typing import cast
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import InvalidPage, Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from .admin_access import KnownFiltersChangeList
 
 BEFORE = "before"
 EXACT_UP_TO = 10_000
@@ -63,7 +65,7 @@ class BoundedCountPaginator(Paginator):
         return max(int(plan[0]["Plan"]["Plan Rows"]), exact)
 
 
-class KeysetChangeList(ChangeList):
+class KeysetChangeList(KnownFiltersChangeList):
     """A changelist that pages by key (``?before=<id>``, newest first) as well as by
     number: the numbered pages stay for the first few, deep ones go by key."""
 

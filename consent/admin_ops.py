@@ -13,10 +13,12 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 
 from . import audit, charts, exports, scanner, stats, tasks
 from .admin_access import SiteScopedAdmin, granted_sites
+from .db_routers import replica_for_get
 from .models import CookieScan, DailyStat, ExportJob, JobStatus, Method
 
 
@@ -166,6 +168,7 @@ class DailyStatAdmin(SiteScopedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    @method_decorator(replica_for_get)
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied

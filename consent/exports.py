@@ -1,11 +1,17 @@
 """Consent-log exports: CSV, or JSON Lines shaped as ISO/IEC TS 27560 consent records.
 
-Files are written to ``CONSENT_EXPORT_DIR`` one row at a time from a database cursor
-(``iterator(chunk_size=...)``), so memory stays flat whether a job holds ten records or
-ten million; ``bench/export_memory`` prints the peak for 1,000,000. A file appears under
-its final name only once it is complete (written as ``.part``, then renamed), so a
-download never serves half an export. Files hold consent ids: they are created 0600 in a
-0700 directory (consent.owner_only).
+Files are written to ``CONSENT_EXPORT_DIR`` a chunk of records at a time, each chunk
+the next ``CHUNK_SIZE`` ids after the last one written (keyset pagination), so memory
+stays flat whether a job holds ten records or ten million, with server-side cursors or
+without them (behind PgBouncer in transaction mode there are none, and ``iterator()``
+would fetch the whole result at once); ``bench/export_memory`` prints the peak for
+1,000,000. An export holds the records that existed when it began: decisions arriving
+while it runs do not keep it chasing the end of the table. Records are read from the
+replica when there is one (consent.db_routers); each chunk is a short query, which a hot
+standby cancels less readily than one long one. A file appears under its final name
+only once it is complete (written as ``.part``, then renamed), so a download never
+serves half an export. Files hold consent ids: they are created 0600 in a 0700
+directory (consent.owner_only).
 
 JSON Lines: one record per line, named after the information fields of ISO/IEC TS
 27560:2023 ("Privacy technologies: consent record information structure") in the
@@ -51,6 +57,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from . import owner_only
+from .db_routers import reads_from_replica
 from .models import (
     REQUIRED,
     Category,
@@ -67,7 +74,7 @@ SCHEMA_VERSION = "ISO/IEC TS 27560:2023"
 JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 CHUNK_SIZE = 2000
 FIELDS = (
-    "id",
+    "id",  # first: the keyset
     "consent_id",
     "site_id",
     "policy_version",
@@ -111,9 +118,23 @@ def records_for(job: ExportJob) -> QuerySet:
     return records.order_by("id")
 
 
-def _rows(job: ExportJob) -> Iterator[dict]:
-    for values in records_for(job).values_list(*FIELDS).iterator(chunk_size=CHUNK_SIZE):
-        yield dict(zip(FIELDS, values, strict=True))
+def newest_id() -> int:
+    """The id of the newest record, 0 when there is none."""
+    return ConsentRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def rows_of(job: ExportJob, newest: int) -> Iterator[dict]:
+    """The job's records up to id ``newest`` (``newest_id()`` when the export began), in
+    id order, fetched ``CHUNK_SIZE`` at a time."""
+    records = records_for(job).filter(id__lte=newest).values_list(*FIELDS)
+    last = 0
+    while True:
+        chunk = list(records.filter(id__gt=last)[:CHUNK_SIZE])
+        for values in chunk:
+            yield dict(zip(FIELDS, values, strict=True))
+        if len(chunk) < CHUNK_SIZE:
+            return
+        last = chunk[-1][0]
 
 
 def _iso(moment: datetime) -> str:
@@ -160,20 +181,20 @@ def as_27560(row: dict, site: dict, order: dict[str, int]) -> dict:
     }
 
 
-def _write_jsonl(job: ExportJob, out) -> int:
+def _write_jsonl(job: ExportJob, newest: int, out) -> int:
     sites = {
         pk: {"site_key": key, "name": name}
         for pk, key, name in Site.objects.values_list("pk", "key", "name")
     }
     order = {slug: i for i, slug in enumerate(Category.objects.values_list("slug", flat=True))}
     count = 0
-    for row in _rows(job):
+    for row in rows_of(job, newest):
         out.write(JSON.encode(as_27560(row, sites[row["site_id"]], order)) + "\n")
         count += 1
     return count
 
 
-def _write_csv(job: ExportJob, out) -> int:
+def _write_csv(job: ExportJob, newest: int, out) -> int:
     sites = dict(Site.objects.values_list("pk", "key"))
     slugs = list(Category.objects.filter(required=False).values_list("slug", flat=True))
     writer = csv.writer(out)
@@ -185,7 +206,7 @@ def _write_csv(job: ExportJob, out) -> int:
         ]
     )
     count = 0
-    for row in _rows(job):
+    for row in rows_of(job, newest):
         choices = row["categories"]
         writer.writerow(
             [
@@ -219,8 +240,13 @@ def write(job: ExportJob) -> tuple[str, int, int]:
     name = f"consent-export-{job.pk}.{job.format}"
     partial = directory / f"{name}.part"
     writer = _write_jsonl if job.format == ExportJob.Format.JSONL else _write_csv
-    with owner_only.open_for_writing(partial, "w", encoding="utf-8", newline="") as out:
-        rows = writer(job, out)
+    with (
+        reads_from_replica(),
+        owner_only.open_for_writing(partial, "w", encoding="utf-8", newline="") as out,
+    ):
+        # Taken before the sites are read: a record that existed by then has its site.
+        newest = newest_id()
+        rows = writer(job, newest, out)
     os.replace(partial, directory / name)
     return name, rows, (directory / name).stat().st_size
 
