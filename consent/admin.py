@@ -138,7 +138,14 @@ class SiteAdmin(AuditedAdmin, SiteScopedAdmin):
         (None, {"fields": ("name", "key", "embed_snippet", "allowed_origins")}),
         (
             "Banner",
-            {"fields": ("default_language", "show_preferences_button", "privacy_policy_url")},
+            {
+                "fields": (
+                    "default_language",
+                    "show_preferences_button",
+                    "privacy_policy_url",
+                    "auto_blocking",
+                )
+            },
         ),
         (
             "Stored choice",

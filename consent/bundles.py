@@ -148,6 +148,8 @@ def build_bundle(site: m.Site) -> SiteBundle:
                     ("name", v.name),
                     ("description", v.description),
                     ("privacyUrl", v.privacy_policy_url),
+                    # Auto-blocking holds back what loads from these (only then sent).
+                    ("hosts", v.host_list() if site.auto_blocking else None),
                 )
                 if v
             }
@@ -176,6 +178,7 @@ def build_bundle(site: m.Site) -> SiteBundle:
         },
         "button": site.show_preferences_button,
         "privacyUrl": site.privacy_policy_url,
+        "autoBlocking": site.auto_blocking,
         "language": site.default_language,
         "categories": public_categories,
         "texts": texts,

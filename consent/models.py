@@ -78,6 +78,12 @@ class Site(models.Model):
         default=True, help_text="Show a floating 'Cookie Preferences' button on every page."
     )
     privacy_policy_url = models.URLField(blank=True, validators=[validate_http_url])
+    auto_blocking = models.BooleanField(
+        default=False,
+        help_text="Hold back scripts, iframes, images and requests to the hosts of this "
+        "site's vendors until their category is allowed, without editing the site's "
+        "markup (tags added by a CMS or a tag manager included).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
