@@ -1,6 +1,6 @@
 """Everything a visitor-facing request needs to know about a site, built once and cached.
 
-The script endpoint, the config endpoint, the consent POST and the middleware read a
+The script, config and rules endpoints, the consent POST and the middleware read a
 ``SiteBundle`` from the cache and touch the database only when it is cold. Any change to
 what the bundle holds (a site, category, vendor, cookie, text or policy version) deletes
 it at once; with Redis as the cache that holds across every process.
@@ -26,6 +26,7 @@ from django.urls import reverse
 
 from . import models as m
 from .rules import CookieRule
+from .ruleset import SiteRuleSet
 from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
 
 BANNER_FILE = Path(settings.BASE_DIR) / "banner_static" / "dist" / "banner.js"
@@ -55,6 +56,10 @@ class SiteBundle:
     script_etag: str = ""
     script_gzip: bytes = field(default=b"", repr=False)
     banner: str = ""  # fingerprint of the banner code the script was built with
+    # What the middleware enforces, here and on sites apart from the platform, which
+    # fetch its document (GET /api/v1/sites/KEY/rules). None only in a bundle cached by
+    # an older release, which is rebuilt.
+    ruleset: SiteRuleSet | None = field(default=None, repr=False)
 
     def hash_for_language(self, language: str) -> str:
         return self.texts_hash.get(language) or self.texts_hash[self.default_language]
@@ -190,6 +195,7 @@ def build_bundle(site: m.Site) -> SiteBundle:
     hosts: dict[str, list[str]] = {}
     for vendor in vendors:
         hosts.setdefault(vendor.category.slug, []).extend(vendor.host_list())
+    rules = tuple(CookieRule(c.name, c.category.slug, c.domain, c.path or "/") for c in cookies)
     return SiteBundle(
         site_id=site.pk,
         key=site.key,
@@ -200,7 +206,7 @@ def build_bundle(site: m.Site) -> SiteBundle:
         consent_days=site.consent_lifetime_days,
         refusal_days=site.refusal_lifetime_days,
         cookie_name=site.cookie_name,
-        rules=tuple(CookieRule(c.name, c.category.slug, c.domain, c.path or "/") for c in cookies),
+        rules=rules,
         hosts_by_category={k: tuple(v) for k, v in hosts.items()},
         texts_hash=texts_hash,
         default_language=site.default_language,
@@ -211,6 +217,14 @@ def build_bundle(site: m.Site) -> SiteBundle:
         banner=banner_fingerprint(),
         # Compressed once here, not per request: the script is the hottest response.
         script_gzip=gzip.compress(script, 9, mtime=0),
+        ruleset=SiteRuleSet.of(
+            site.key,
+            policy_version,
+            site.cookie_name,
+            [c.slug for c in categories],
+            rules,
+            hosts,
+        ),
     )
 
 
@@ -321,7 +335,7 @@ def _shared_bundle(site_key: str) -> SiteBundle | None:
     bundle = cache.get(key)
     if bundle == MISSING:
         return None
-    if bundle is not None and bundle.banner == banner_fingerprint():
+    if bundle is not None and bundle.banner == banner_fingerprint() and bundle.ruleset:
         return bundle
     site = m.Site.objects.filter(key=site_key).first()
     if site is None:

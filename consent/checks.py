@@ -5,6 +5,7 @@ middleware never sees, the console under a consent-aware CSP), so ``manage.py ch
 names it instead.
 """
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, reverse
@@ -95,6 +96,8 @@ def check_partitions(app_configs=None, databases=None, **kwargs) -> list[CheckMe
 
     from . import partitions
 
+    if not apps.is_installed("consent"):
+        return []  # a site apart from the platform (consent.enforce): no records here
     if not databases or "default" not in databases or connection.vendor != "postgresql":
         return []
     try:

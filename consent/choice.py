@@ -10,8 +10,7 @@ read it by one grammar and pick the same cookie when the browser holds two
 import re
 from dataclasses import dataclass
 
-from .models import Method
-from .rules import Signals, is_current
+from .rules import Method, Signals, is_current
 
 # Browsers keep at most 4096 bytes per cookie; anything longer was not written by us.
 # Nothing the banner writes needs more than these characters, and keeping to them makes

@@ -26,8 +26,7 @@ from django.http.request import split_domain_port
 from django.utils.http import parse_http_date_safe
 from publicsuffixlist import PublicSuffixList
 
-from . import models as m
-from .rules import CookieRule, rule_for_cookie
+from .rules import REQUIRED, CookieRule, rule_for_cookie
 from .validators import ATTRIBUTE_CHARACTER, CONTROL, COOKIE_PATH, NAME_CHARACTER
 
 logger = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ def _may_set(name: str, consent) -> tuple[bool, bool]:
     category = consent.rules.category_of(name)
     if category is None:
         return consent.rules.unknown_allowed, False
-    if category == m.REQUIRED:
+    if category == REQUIRED:
         return True, False
     return category in consent.state.allowed, True
 

@@ -47,11 +47,15 @@ def safe_hosts(hosts_by_category: Mapping[str, Iterable[str]]) -> dict[str, tupl
     return safe
 
 
-def sources(hosts: Iterable[str]) -> dict[str, list]:
-    """Sources to add per directive: our nonce, and the given (allowed) vendor hosts."""
+def sources(hosts: Iterable[str], platform: Iterable[str] = ()) -> dict[str, list]:
+    """Sources to add per directive: our nonce, the given (allowed) vendor hosts and, on
+    a site apart from the platform, the platform's origin, which serves the banner's
+    script and takes its decisions."""
     hosts = list(hosts)
     added: dict[str, list[object]] = {directive: list(hosts) for directive in DIRECTIVES}
     added["script-src"].insert(0, NONCE)
+    for directive in ("script-src", "connect-src"):
+        added[directive].extend(platform)
     return added
 
 

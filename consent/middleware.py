@@ -33,21 +33,26 @@ response before any middleware adds ``Vary``; the site-wide cache middleware nee
 nothing. It never queries the database on a warm cache,
 and an admin change reaches every process as the site's bundle does
 (``bundles.RECHECK_SECONDS``).
+
+On a Django site apart from the platform (``CONSENT_PLATFORM_URL`` set; install
+``consent.enforce`` instead of ``consent``) the same rules come from the platform's rules
+document instead of its database (consent.remote), and the platform's origin is added to
+the pages' ``script-src`` and ``connect-src`` (the banner loads from it and posts to it).
+With no rules at all it fails closed (``SiteRules``).
 """
 
 from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from . import csp
-from . import models as m
-from .bundles import SiteBundle, get_bundle
+from . import csp, remote
 from .choice import StoredChoice, stored_value
 from .cookies import (
     MAX_BYTES,
@@ -56,7 +61,8 @@ from .cookies import (
     expiry_path,
     remove_unallowed_cookies,
 )
-from .rules import CookieRule, Signals, category_for_cookie, is_allowed, is_refused
+from .rules import REQUIRED, CookieRule, Signals, category_for_cookie, is_allowed, is_refused
+from .ruleset import SiteRuleSet
 
 VARY = ("Cookie", "Sec-GPC", "DNT")
 VARY_HEADER = ", ".join(VARY)
@@ -147,21 +153,28 @@ class VisitorConsent:
 
 
 class SiteRules:
-    """What the middleware needs from the enforced site's bundle and the settings, with
-    per-process memos of the answers that only depend on those."""
+    """What the middleware needs from the enforced site's rules and the settings, with
+    per-process memos of the answers that only depend on those.
 
-    def __init__(self, bundle: SiteBundle | None) -> None:
-        self.fingerprint = (bundle.config_etag, bundle.hosts_by_category) if bundle else None
-        self.cookie_name = bundle.cookie_name if bundle else "consent"
-        # Without a site no choice can be current (no stored version is negative).
-        self.policy_version = bundle.policy_version if bundle else -1
-        self.optional_categories = bundle.optional_categories if bundle else ()
-        self.rules: tuple[CookieRule, ...] = bundle.rules if bundle else ()
-        self.required_names = frozenset(settings.CONSENT_REQUIRED_COOKIES) | {self.cookie_name}
-        self.unknown_allowed = unknown_cookies_setting() == "allow"
+    Without rules (a site in remote mode that never reached the platform, or a
+    CONSENT_SITE_KEY the platform does not know) it fails closed: no stored choice is
+    current, and every cookie but the required ones is blocked, unknown ones included
+    whatever CONSENT_UNKNOWN_COOKIES says."""
+
+    def __init__(self, ruleset: SiteRuleSet | None, platform_origin: str = "") -> None:
+        self.fingerprint = ruleset.etag if ruleset else None
+        self.cookie_name = ruleset.cookie_name if ruleset else "consent"
+        # Without rules no choice can be current (no stored version is negative).
+        self.policy_version = ruleset.policy_version if ruleset else -1
+        self.optional_categories = ruleset.optional_categories if ruleset else ()
+        self.rules: tuple[CookieRule, ...] = ruleset.rules if ruleset else ()
+        self.required_names = frozenset(required_cookies()) | {self.cookie_name}
+        self.unknown_allowed = ruleset is not None and unknown_cookies_setting() == "allow"
         self.expire_max_cookies = getattr(settings, "CONSENT_EXPIRE_MAX_COOKIES", MAX_COOKIES)
         self.expire_max_bytes = getattr(settings, "CONSENT_EXPIRE_MAX_BYTES", MAX_BYTES)
-        self.hosts = csp.safe_hosts(bundle.hosts_by_category) if bundle else {}
+        self.hosts = csp.safe_hosts(ruleset.hosts_by_category) if ruleset else {}
+        # A site apart from the platform loads the banner from it and posts decisions to it.
+        self.platform_sources = (platform_origin,) if platform_origin else ()
         self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
         self.csp_directives = policy.get("DIRECTIVES")
@@ -219,11 +232,11 @@ class SiteRules:
         except KeyError:
             hosts = (
                 host
-                for category in (m.REQUIRED, *self.optional_categories)
-                if category == m.REQUIRED or category in allowed
+                for category in (REQUIRED, *self.optional_categories)
+                if category == REQUIRED or category in allowed
                 for host in self.hosts.get(category, ())
             )
-            sources = self._sources[allowed] = csp.sources(hosts)
+            sources = self._sources[allowed] = csp.sources(hosts, self.platform_sources)
             return sources
 
     def csp_update(self, allowed: frozenset[str]) -> "csp.FrozenDirectives":
@@ -243,18 +256,51 @@ _current: SiteRules | None = None
 
 def current_rules() -> SiteRules:
     """The rules of the site this project enforces (CONSENT_SITE_KEY), kept, memos and
-    all, while its bundle is unchanged. ``get_bundle`` answers from this process's copy,
-    so asking it on every request costs no cache round trip."""
+    all, while they are unchanged. Both sources answer from this process's copy, so
+    asking on every request costs no cache round trip."""
     global _current
-    bundle = get_bundle(settings.CONSENT_SITE_KEY)
+    ruleset = published_rules()()
     rules = _current
-    if (
-        rules is None
-        or bundle is None
-        or rules.fingerprint != (bundle.config_etag, bundle.hosts_by_category)
-    ):
-        rules = _current = SiteRules(bundle)
+    if rules is None or rules.fingerprint != (ruleset.etag if ruleset else None):
+        remote_mode = remote.configured()
+        rules = _current = SiteRules(ruleset, remote_mode.origin if remote_mode else "")
     return rules
+
+
+@cache
+def published_rules() -> Callable[[], SiteRuleSet | None]:
+    """Where the enforced site's rules come from: the platform's rules document in remote
+    mode (consent.remote), else the site's bundle, which needs the platform's models."""
+    if remote.configured() is not None:
+        return remote.current_rules
+    if not apps.is_installed("consent"):
+        raise ImproperlyConfigured(
+            "ConsentMiddleware needs CONSENT_PLATFORM_URL (and CONSENT_SITE_KEY) on a site "
+            "apart from the platform, or the consent app installed."
+        )
+    from .bundles import get_bundle
+
+    site_key = settings.CONSENT_SITE_KEY
+
+    def from_bundle() -> SiteRuleSet | None:
+        bundle = get_bundle(site_key)
+        return bundle.ruleset if bundle else None
+
+    return from_bundle
+
+
+def required_cookies() -> list[str]:
+    """CONSENT_REQUIRED_COOKIES; by default Django's own session, CSRF, messages and
+    language cookies."""
+    names = getattr(settings, "CONSENT_REQUIRED_COOKIES", None)
+    if names is not None:
+        return list(names)
+    return [
+        settings.SESSION_COOKIE_NAME,
+        settings.CSRF_COOKIE_NAME,
+        "messages",
+        settings.LANGUAGE_COOKIE_NAME,
+    ]
 
 
 @cache
@@ -268,6 +314,7 @@ def forget_rules(**kwargs) -> None:
     global _current
     _current = None
     enforced_paths.cache_clear()
+    published_rules.cache_clear()
 
 
 def _forget_on_setting(setting: str, **kwargs) -> None:
@@ -290,6 +337,8 @@ def unknown_cookies_setting() -> str:
 class ConsentMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
+        # Remote mode: start asking the platform now, before the first visitor comes.
+        remote.feed()
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         consent = VisitorConsent(request)

@@ -16,6 +16,7 @@ from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
+from .rules import REQUIRED, Method
 from .validators import (
     validate_category_slug,
     validate_category_texts,
@@ -30,8 +31,6 @@ from .validators import (
     validate_retention_days,
     validate_site_key,
 )
-
-REQUIRED = "required"
 
 KEY_VALIDATOR = validate_site_key
 
@@ -380,37 +379,6 @@ class Logged(AppendOnlyModel):
     @property
     def erased(self) -> bool:
         return self.salt is None
-
-
-class Method(models.TextChoices):
-    """How a decision was made."""
-
-    ACCEPT_ALL = "accept_all", "Accept all"
-    REJECT_ALL = "reject_all", "Reject all"
-    CUSTOM = "custom", "Custom"
-    GPC = "gpc", "Global Privacy Control"
-    DNT = "dnt", "Do Not Track"
-    WITHDRAW = "withdraw", "Withdrawal"
-
-    @property
-    def is_signal(self) -> bool:
-        """Made by an opt-out signal the browser sent (Sec-GPC, DNT), not by a click."""
-        return self in Method.signal_methods()
-
-    @property
-    def refuses_all(self) -> bool:
-        """Every optional category is off in such a decision."""
-        return self in Method.all_off_methods()
-
-    @classmethod
-    def signal_methods(cls) -> frozenset["Method"]:
-        """A browser signal decided: everything optional is off while it is sent."""
-        return frozenset({cls.GPC, cls.DNT})
-
-    @classmethod
-    def all_off_methods(cls) -> frozenset["Method"]:
-        """Methods that allow no optional category."""
-        return frozenset({cls.REJECT_ALL, cls.GPC, cls.DNT})
 
 
 class ConsentRecord(Logged):

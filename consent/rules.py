@@ -5,13 +5,50 @@ whether a category is allowed for a visitor and ``is_refused`` whether the visit
 signal) said no; ``is_current`` whether a stored choice still answers the site's
 question. The API, the middleware, the template tags and the admin's scan report call
 these and decide nothing of their own.
+
+It needs Django only, never the platform's models: a site apart from the platform
+enforces with it (consent.enforce); the models take ``REQUIRED`` and ``Method`` from here.
 """
 
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .models import REQUIRED, Method
+from django.db.models import TextChoices
+
+# The category every site has and no visitor can refuse.
+REQUIRED = "required"
+
+
+class Method(TextChoices):
+    """How a decision was made."""
+
+    ACCEPT_ALL = "accept_all", "Accept all"
+    REJECT_ALL = "reject_all", "Reject all"
+    CUSTOM = "custom", "Custom"
+    GPC = "gpc", "Global Privacy Control"
+    DNT = "dnt", "Do Not Track"
+    WITHDRAW = "withdraw", "Withdrawal"
+
+    @property
+    def is_signal(self) -> bool:
+        """Made by an opt-out signal the browser sent (Sec-GPC, DNT), not by a click."""
+        return self in Method.signal_methods()
+
+    @property
+    def refuses_all(self) -> bool:
+        """Every optional category is off in such a decision."""
+        return self in Method.all_off_methods()
+
+    @classmethod
+    def signal_methods(cls) -> frozenset["Method"]:
+        """A browser signal decided: everything optional is off while it is sent."""
+        return frozenset({cls.GPC, cls.DNT})
+
+    @classmethod
+    def all_off_methods(cls) -> frozenset["Method"]:
+        """Methods that allow no optional category."""
+        return frozenset({cls.REJECT_ALL, cls.GPC, cls.DNT})
 
 
 def is_signal(value: str) -> bool:

@@ -19,6 +19,7 @@ urlpatterns = [
     path(
         "api/v1/sites/<site_key:site_key>/config", api.SiteConfigView.as_view(), name="site-config"
     ),
+    path("api/v1/sites/<site_key:site_key>/rules", api.SiteRulesView.as_view(), name="site-rules"),
     path(
         "api/v1/sites/<site_key:site_key>/consents",
         before_middleware(api.ConsentCreateView.as_view()),

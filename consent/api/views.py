@@ -147,6 +147,30 @@ class SiteConfigView(APIView):
         return _cacheable(request, bundle.config_json, bundle.config_etag, "application/json")
 
 
+class SiteRulesView(APIView):
+    """What a Django site apart from the platform enforces (consent.remote fetches it):
+    the consent cookie's name, the policy version, the categories, every cookie
+    definition and every vendor's hosts (consent.ruleset describes the document)."""
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The site's rules"),
+            304: OpenApiResponse(description="Not modified (If-None-Match)"),
+            404: error("Unknown site"),
+            503: UNAVAILABLE,
+        },
+        operation_id="site_rules",
+    )
+    def get(self, request: Request, site_key: str) -> HttpResponse:
+        ruleset = site_bundle(site_key).ruleset
+        assert ruleset is not None  # get_bundle never answers a bundle without one
+        response = _cacheable(request, ruleset.document, ruleset.etag, "application/json")
+        # Stored anywhere, but asked again every time (a 304 costs nothing): a CDN in
+        # front of the platform must not stretch the sites' staleness bound.
+        response["Cache-Control"] = "no-cache"
+        return response
+
+
 class ConsentCreateView(APIView):
     """Record one decision of one browser. Answers 201 only once the record is stored."""
 

@@ -6,33 +6,69 @@ response also gets ``Vary``. Without the middleware nothing optional is rendered
 """
 
 from django import template
+from django.apps import apps
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
+
+from .. import remote
 
 register = template.Library()
 
 
 def script_url(site_key: str) -> str:
-    """The public contract's /c/SITE_KEY.js, on CONSENT_PUBLIC_URL when that is set."""
+    """The public contract's /c/SITE_KEY.js: on the platform (CONSENT_PLATFORM_URL) for a
+    site apart from it, else on CONSENT_PUBLIC_URL when that is set."""
+    remote_mode = remote.configured()
+    if remote_mode is not None:
+        return f"{remote_mode.platform_url}/c/{site_key}.js"
     try:
         path = reverse("consent-script", args=[site_key])
     except NoReverseMatch:
         path = f"/c/{site_key}.js"  # the platform runs elsewhere; the path is the contract
-    return settings.CONSENT_PUBLIC_URL + path
+    return getattr(settings, "CONSENT_PUBLIC_URL", "") + path
 
 
 @register.simple_tag(takes_context=True)
-def consent_script(context: template.Context, site_key: str = "") -> str:
-    """The embed tag, with the request's CSP nonce so a strict policy lets it run."""
+def consent_script(context: template.Context, site_key: str = "", inline: bool = False) -> str:
+    """The embed tag, with the request's CSP nonce so a strict policy lets it run.
+
+    ``inline=True`` writes the script itself into the page, saving the one request, where
+    this project already holds it: a site that shares the platform's database. A site
+    apart from the platform always gets the platform's URL: the banner posts decisions
+    to where its script came from, and the platform answers each visitor's request."""
     request = context.get("request")
     # django-csp's nonce is lazy and falsy until read: reading it puts it in the header.
     nonce = getattr(request, "csp_nonce", None)
-    url = script_url(site_key or settings.CONSENT_SITE_KEY)
+    key = site_key or settings.CONSENT_SITE_KEY
+    code = inline_script(key) if inline else None
+    if code is not None:
+        if nonce is not None:
+            return format_html('<script nonce="{}">{}</script>', str(nonce), code)
+        return format_html("<script>{}</script>", code)
+    url = script_url(key)
     if nonce is not None:
         return format_html('<script src="{}" nonce="{}"></script>', url, str(nonce))
     return format_html('<script src="{}"></script>', url)
+
+
+def inline_script(site_key: str) -> SafeString | None:
+    """The site's script as it may stand inside a <script> element; None where this
+    project does not hold it, or where its text could end or confuse the element early
+    (admin-entered texts are input)."""
+    if remote.configured() is not None or not apps.is_installed("consent"):
+        return None
+    from ..bundles import get_bundle
+
+    bundle = get_bundle(site_key)
+    if bundle is None:
+        return None
+    lowered = bundle.script.lower()
+    if b"</script" in lowered or b"<!--" in lowered or b"<script" in lowered:
+        return None
+    return mark_safe(bundle.script.decode())  # noqa: S308 (the platform's own code and JSON)
 
 
 @register.simple_tag

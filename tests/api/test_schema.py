@@ -16,6 +16,7 @@ def test_the_openapi_schema_lists_every_public_endpoint(client):
         "/api/v1/log/proof/consistency",
         "/api/v1/log/proof/inclusion",
         "/api/v1/sites/{site_key}/config",
+        "/api/v1/sites/{site_key}/rules",
         "/api/v1/sites/{site_key}/consents",
     }
     post = schema["paths"]["/api/v1/sites/{site_key}/consents"]["post"]

@@ -1,5 +1,6 @@
-"""A Django site that installs the consent app: views and URLs for the middleware and
-template tag tests (``@pytest.mark.urls("tests.sites.urls")``)."""
+"""A Django site's pages: inside the platform for the middleware and template tag tests
+(``@pytest.mark.urls("tests.sites.urls")``), and as a project of its own apart from the
+platform, in remote mode (``tests.sites.settings``, ``tests.sites.wsgi``)."""
 
 import uuid
 

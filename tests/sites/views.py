@@ -82,6 +82,16 @@ def page(request):
     return HttpResponse(engines["django"].from_string(PAGE).render(request=request))
 
 
+def shop(request):
+    """A page with the banner that also sets every kind of cookie, as set_cookies does."""
+    response = page(request)
+    request.session["basket"] = ["teapot"]
+    get_token(request)
+    for name, value, httponly in COOKIES:
+        response.set_cookie(name, value, httponly=httponly)
+    return response
+
+
 @cache_page(60)
 @vary_on_consent
 def cached_page(request):
