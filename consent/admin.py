@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q, TextField
 from django.db.models.fields.json import KeyTransform
-from django.forms import Textarea
+from django.forms import BaseInlineFormSet, Textarea
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -42,10 +43,12 @@ from .models import (
     ConsentRecord,
     CookieDefinition,
     PolicyVersion,
+    RegionalRule,
     Site,
     TreeHead,
     Vendor,
 )
+from .regions import PRESETS
 from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
 
 admin.site.site_header = "Consent platform"
@@ -121,6 +124,36 @@ class BannerTextInline(admin.TabularInline):
     verbose_name_plural = "banner texts (blank: the built-in words; open one to edit all)"
 
 
+class RegionalRuleFormSet(BaseInlineFormSet):
+    """No region in two rules of one site: which would apply would be a guess."""
+
+    def clean(self):
+        super().clean()
+        seen: dict[str, str] = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or data.get("DELETE"):
+                continue
+            for code in form.instance.codes():  # as the model's clean wrote them
+                if code in seen and seen[code] != data.get("name"):
+                    raise ValidationError(
+                        f"{code} is in two rules ({seen[code]} and {data.get('name')})."
+                    )
+                seen[code] = str(data.get("name"))
+
+
+class RegionalRuleInline(admin.TabularInline):
+    model = RegionalRule
+    formset = RegionalRuleFormSet
+    extra = 0
+    fields = ("name", "regions", "privacy_model")
+    formfield_overrides = {TextField: {"widget": Textarea(attrs={"rows": 2, "cols": 48})}}
+    verbose_name_plural = (
+        "privacy law by region (a subdivision's rule wins over its country's; "
+        "the site's model elsewhere applies to the rest)"
+    )
+
+
 # What a site's records prove, and for how long: the privacy role's, not Marketing ops'.
 # The key names the site in every embed and in its audit events.
 EVIDENCE_SETTINGS = ("key", "allowed_origins", "retention_days")
@@ -132,7 +165,8 @@ class SiteAdmin(AuditedAdmin, SiteScopedAdmin):
     list_display = ("name", "key", "default_language", "policy_version", "embed_snippet")
     search_fields = ("name", "key", "allowed_origins")
     readonly_fields = ("embed_snippet", "created_at")
-    inlines = [VendorInline, BannerTextInline]
+    inlines = [VendorInline, BannerTextInline, RegionalRuleInline]
+    actions = ["add_regional_presets"]
     filter_horizontal = ("staff",)
     fieldsets = (
         (None, {"fields": ("name", "key", "embed_snippet", "allowed_origins")}),
@@ -159,13 +193,38 @@ class SiteAdmin(AuditedAdmin, SiteScopedAdmin):
             },
         ),
         ("Records", {"fields": ("retention_days", "created_at")}),
+        ("Privacy law", {"fields": ("default_privacy_model", "gpc_updated_on")}),
     )
+
+    def has_regional_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("consent.add_regionalrule")
+
+    @admin.action(
+        permissions=["regional"],
+        description="Add the usual regional rules (EU/EEA, UK, Switzerland: "
+        "opt-in; US states with privacy laws: opt-out)",
+    )
+    def add_regional_presets(self, request, queryset):
+        added = 0
+        with audit.acting_as(request.user.get_username()):
+            for site in queryset:
+                taken = {c for rule in site.regional_rules.all() for c in rule.codes()}
+                for name, codes, model in PRESETS:
+                    free = [code for code in codes.split() if code not in taken]
+                    if free and not site.regional_rules.filter(name=name).exists():
+                        RegionalRule.objects.create(
+                            site=site, name=name, regions=" ".join(free), privacy_model=model
+                        )
+                        added += 1
+        self.message_user(request, f"{added} regional rules added.", messages.SUCCESS)
 
     def get_readonly_fields(self, request, obj=None):
         # Read-only fields are left out of the form: a crafted POST of them is ignored.
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.has_perm("consent.change_evidence_settings"):
             fields += EVIDENCE_SETTINGS
+        if not request.user.has_perm("consent.change_regionalrule"):
+            fields += ("default_privacy_model", "gpc_updated_on")
         return fields
 
     def get_fieldsets(self, request, obj=None):

@@ -18,7 +18,15 @@ from . import models as m
 
 _actor: contextvars.ContextVar[str] = contextvars.ContextVar("consent_actor", default="system")
 
-AUDITED_MODELS = (m.Site, m.Category, m.Vendor, m.CookieDefinition, m.PolicyVersion, m.BannerText)
+AUDITED_MODELS = (
+    m.Site,
+    m.Category,
+    m.Vendor,
+    m.CookieDefinition,
+    m.PolicyVersion,
+    m.BannerText,
+    m.RegionalRule,
+)
 
 
 @contextlib.contextmanager

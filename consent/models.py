@@ -39,6 +39,20 @@ def new_site_key() -> str:
     return secrets.token_urlsafe(9)
 
 
+class PrivacyModel(models.TextChoices):
+    """What a visitor under a given law gets."""
+
+    OPT_IN = "opt_in", "Opt-in: ask first; nothing optional before consent (GDPR)"
+    OPT_OUT = (
+        "opt_out",
+        (
+            "Opt-out: a notice and a Your Privacy Choices link; advertising on until the "
+            "visitor or a signal opts out (US state laws)"
+        ),
+    )
+    NOTICE = "notice", "Notice only: say what is used; no choice asked"
+
+
 class Site(models.Model):
     """A website that embeds the banner. Its key is public: it appears in the embed URL."""
 
@@ -77,6 +91,20 @@ class Site(models.Model):
         default=True, help_text="Show a floating 'Cookie Preferences' button on every page."
     )
     privacy_policy_url = models.URLField(blank=True, validators=[validate_http_url])
+    default_privacy_model = models.CharField(
+        "privacy model elsewhere",
+        max_length=8,
+        choices=PrivacyModel.choices,
+        default=PrivacyModel.OPT_IN,
+        help_text="For visitors no regional rule covers, and for every visitor when the "
+        "platform is told no region (CONSENT_COUNTRY_HEADER unset).",
+    )
+    gpc_updated_on = models.DateField(
+        "GPC handling last changed",
+        default=timezone.localdate,
+        help_text="The date /.well-known/gpc.json reports; moved to today whenever the "
+        "regional rules or the model elsewhere change.",
+    )
     auto_blocking = models.BooleanField(
         default=False,
         help_text="Hold back scripts, iframes, images and requests to the hosts of this "
@@ -102,6 +130,19 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            before = Site.objects.filter(pk=self.pk).values_list("default_privacy_model", flat=True)
+            if before.first() not in (None, self.default_privacy_model):
+                self.gpc_updated_on = timezone.localdate()
+        super().save(*args, **kwargs)
+
+    def gpc_changed(self) -> None:
+        """How this site answers GPC changed today (a regional rule was edited)."""
+        today = timezone.localdate()
+        Site.objects.filter(pk=self.pk).exclude(gpc_updated_on=today).update(gpc_updated_on=today)
+        self.gpc_updated_on = today
 
     def clean(self) -> None:
         # The banner writes this cookie on the site's pages: named like a session, CSRF
@@ -280,6 +321,52 @@ class PolicyVersion(models.Model):
                 self.version = (last or 0) + 1
                 return super().save(*args, **kwargs)
         return super().save(*args, **kwargs)
+
+
+class RegionalRule(models.Model):
+    """Which privacy model applies to visitors from some countries or US states. A rule
+    for a subdivision (US-CA) wins over one for its country (US), which wins over the
+    site's model elsewhere."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="regional_rules")
+    name = models.CharField(max_length=100, help_text="e.g. EU/EEA")
+    regions = models.TextField(
+        help_text="ISO 3166 codes separated by spaces or commas: countries (DE, GB) and "
+        "subdivisions (US-CA)."
+    )
+    privacy_model = models.CharField(max_length=8, choices=PrivacyModel.choices)
+
+    class Meta:
+        ordering = ["site", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "name"], name="regional_rule_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.get_privacy_model_display().split(':')[0]}"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        self.site.gpc_changed()
+
+    def delete(self, *args, **kwargs):
+        site = self.site
+        result = super().delete(*args, **kwargs)
+        site.gpc_changed()
+        return result
+
+    def clean(self) -> None:
+        from .regions import parse_codes
+
+        try:
+            self.regions = " ".join(parse_codes(self.regions))
+        except ValidationError as exc:
+            raise ValidationError({"regions": exc.messages}) from None
+        if not self.regions:
+            raise ValidationError({"regions": "Name at least one country or subdivision."})
+
+    def codes(self) -> list[str]:
+        return self.regions.split()
 
 
 class BannerText(models.Model):
