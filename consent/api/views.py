@@ -3,7 +3,7 @@ and its erasure, the GPC well-known resource, and the transparency log's key, he
 proofs."""
 
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -364,10 +364,23 @@ class GpcView(APIView):
 
     @extend_schema(responses={200: GpcSerializer}, operation_id="gpc_support")
     def get(self, request: Request) -> Response:
-        response = Response({"gpc": True, "lastUpdate": settings.CONSENT_GPC_LAST_UPDATE})
+        response = Response({"gpc": True, "lastUpdate": self.last_update(request)})
         response["Access-Control-Allow-Origin"] = "*"
         response["Cache-Control"] = "public, max-age=86400"
         return response
+
+    @staticmethod
+    def last_update(request: Request) -> str:
+        """When GPC handling last changed (Site.gpc_updated_on, moved by the admin): of
+        the site this host serves when one lists it among its origins, else the latest
+        of any site; CONSENT_GPC_LAST_UPDATE while there is no site."""
+        host = request.get_host().lower()
+        dates = []
+        for origins, changed in Site.objects.values_list("allowed_origins", "gpc_updated_on"):
+            if any(urlsplit(o.strip()).netloc.lower() == host for o in origins.split()):
+                return changed.isoformat()
+            dates.append(changed)
+        return max(dates).isoformat() if dates else settings.CONSENT_GPC_LAST_UPDATE
 
 
 # --- The transparency log ---------------------------------------------------------------
