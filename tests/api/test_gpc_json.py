@@ -25,14 +25,14 @@ def test_it_reports_when_the_sites_gpc_handling_last_changed(client, site):
 
 
 def test_the_site_a_host_serves_is_the_one_reported(client, site, settings):
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "shop.example"]
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "store.example"]
     other = Site.objects.create(
         name="Shop",
         key="shop",
-        allowed_origins="https://shop.example",
+        allowed_origins="https://store.example",
         gpc_updated_on=date(2025, 5, 6),
     )
     Site.objects.filter(pk=site.pk).update(gpc_updated_on=date(2026, 7, 8))
     assert client.get("/.well-known/gpc.json").json()["lastUpdate"] == "2026-07-08"
-    answer = client.get("/.well-known/gpc.json", HTTP_HOST="shop.example")
+    answer = client.get("/.well-known/gpc.json", HTTP_HOST="store.example")
     assert answer.json()["lastUpdate"] == other.gpc_updated_on.isoformat()
