@@ -441,6 +441,8 @@ class ConsentRecordAdmin(EvidenceAdmin, SiteScopedAdmin):
         CategoryStateFilter,
         "gpc",
         "dnt",
+        "signal_conflict",
+        "privacy_model",
         OutdatedFilter,
         ("created_at", admin.DateFieldListFilter),
         PeriodFilter,
@@ -459,6 +461,9 @@ class ConsentRecordAdmin(EvidenceAdmin, SiteScopedAdmin):
         "language",
         "page_url",
         "ip_prefix",
+        "region",
+        "privacy_model",
+        "signal_conflict",
         "expires_at",
     )
     readonly_fields = ("visitor",)

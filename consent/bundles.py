@@ -25,6 +25,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.urls import reverse
 
 from . import models as m
+from .regions import Region, choose
 from .rules import CookieRule
 from .ruleset import SiteRuleSet
 from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
@@ -60,6 +61,13 @@ class SiteBundle:
     # fetch its document (GET /api/v1/sites/KEY/rules). None only in a bundle cached by
     # an older release, which is rebuilt.
     ruleset: SiteRuleSet | None = field(default=None, repr=False)
+    # Which privacy model applies where (region code -> model), and elsewhere.
+    privacy_rules: dict[str, str] | None = field(default=None, repr=False)
+    privacy_default: str = "opt_in"
+
+    def privacy_model_for(self, region: Region) -> tuple[str, str]:
+        """(model, the region code it was chosen by, "" for the site's default)."""
+        return choose(self.privacy_rules or {}, self.privacy_default, region)
 
     def hash_for_language(self, language: str) -> str:
         return self.texts_hash.get(language) or self.texts_hash[self.default_language]
@@ -225,6 +233,10 @@ def build_bundle(site: m.Site) -> SiteBundle:
             rules,
             hosts,
         ),
+        privacy_rules={
+            code: rule.privacy_model for rule in site.regional_rules.all() for code in rule.codes()
+        },
+        privacy_default=site.default_privacy_model,
     )
 
 
@@ -384,7 +396,15 @@ def _on_change(sender, instance, raw=False, **kwargs):
 
 def connect() -> None:
     pre_save.connect(_remember_old_key, sender=m.Site, dispatch_uid="consent-bundle-site-key")
-    for model in (m.Site, m.Category, m.Vendor, m.CookieDefinition, m.PolicyVersion, m.BannerText):
+    for model in (
+        m.Site,
+        m.Category,
+        m.Vendor,
+        m.CookieDefinition,
+        m.PolicyVersion,
+        m.BannerText,
+        m.RegionalRule,
+    ):
         uid = f"consent-bundle-{model.__name__}"
         post_save.connect(_on_change, sender=model, dispatch_uid=uid)
         post_delete.connect(_on_change, sender=model, dispatch_uid=uid)

@@ -502,6 +502,13 @@ class ConsentRecord(Logged):
         editable=False,
         help_text="The banner's id for this decision: a resent decision is recorded once.",
     )
+    # Where the trusted proxy said the visitor was ("US-CA", "DE"; "" when not told) and
+    # the privacy model that applied there (consent.regions).
+    region = models.CharField(max_length=8, blank=True)
+    privacy_model = models.CharField(max_length=8, choices=PrivacyModel.choices, blank=True)
+    # The visitor asked for something optional that an opt-out signal (GPC, DNT) then
+    # refused: the signal won, and the record says it contradicted the visitor's click.
+    signal_conflict = models.BooleanField(default=False)
     # Not unique in the database: on PostgreSQL the table is partitioned by month
     # (consent.partitions), and a unique index there must hold the partition key. The
     # sealer gives each row its own leaf; verify_audit finds a leaf claimed twice.

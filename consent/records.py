@@ -13,6 +13,7 @@ from django.utils import timezone
 from . import audit, partitions
 from .bundles import SiteBundle
 from .models import REQUIRED, ConsentRecord, Method, Site
+from .regions import Region
 from .rules import Signals, is_allowed
 from .transparency import log
 
@@ -70,6 +71,7 @@ def record_consent(
     now: datetime | None = None,
     decision_id: uuid.UUID | None = None,
     resent: bool = False,
+    region: Region = Region(),  # noqa: B008 (frozen)
 ) -> tuple[ConsentRecord, bool]:
     """Store one decision: (the record, True). A decision the browser resends (its
     answer was lost on the way back) is not stored twice: (the record already made,
@@ -81,6 +83,10 @@ def record_consent(
     PostgreSQL.) A resend later than RESEND_WINDOW, or one racing its own first send,
     is stored as a second record of the same decision: never one lost."""
     choices = effective_choices(bundle, categories, signals)
+    # The visitor clicked for something the signal then refused: the signal wins, and
+    # the record says the two disagreed.
+    conflict = signals.opt_out and any(categories.get(slug) for slug in bundle.optional_categories)
+    privacy_model, _ = bundle.privacy_model_for(region)
     if signals.opt_out and not Method(method).is_signal:
         # The stored method says why everything optional is off.
         method = Method.GPC if signals.gpc else Method.DNT
@@ -106,6 +112,9 @@ def record_consent(
         created_at=now,
         expires_at=now + timedelta(days=days),
         decision_id=decision_id,
+        region=region.code,
+        privacy_model=privacy_model,
+        signal_conflict=conflict,
     )
     if resent and decision_id is not None:
         existing = (

@@ -84,6 +84,11 @@ BOUND = (
 )
 
 
+# Logged only when they differ from these (records made before they existed hold none):
+# the receipt must show the same, or these.
+WHEN_SET = {"region": "", "privacy_model": "", "signal_conflict": False}
+
+
 def canonical(value):
     """Values compared as JSON text: 0 is not false, 1.0 is not 1."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -118,6 +123,10 @@ def check(record, key, key_id, origin, consent_id):
         name
         for name in logged
         if name in record and canonical(logged[name]) != canonical(record[name])
+    ] + [
+        name
+        for name, default in WHEN_SET.items()
+        if canonical(logged.get(name, default)) != canonical(record.get(name, default))
     ]:
         return "the log holds other values for " + ", ".join(differ)
     head = proof["head"]

@@ -257,6 +257,9 @@ class ReceiptSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "dnt",
             "language",
             "page_url",
+            "region",
+            "privacy_model",
+            "signal_conflict",
             "proof",
         ]
 

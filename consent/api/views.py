@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import records
+from .. import records, regions
 from ..bundles import SiteBundle, get_bundle
 from ..models import ConsentRecord, Site, TreeHead
 from ..rules import Signals
@@ -250,6 +250,7 @@ class ConsentCreateView(APIView):
             bundle,
             signals=Signals.from_meta(request.META),
             ip=client_ip(request),
+            region=regions.from_meta(request.META),
             **decision.validated_data,
         )
         # A resent decision gets the receipt of the record already made.

@@ -75,6 +75,15 @@ def record_content(record: ConsentRecord) -> dict[str, Any]:
         "language": record.language,
         "page_url": record.page_url,
         "ip_prefix": record.ip_prefix,
+    } | {
+        # Only when set: the leaves of records made before these columns stay as they were.
+        name: value
+        for name, value, unset in (
+            ("region", record.region, ""),
+            ("privacy_model", record.privacy_model, ""),
+            ("signal_conflict", record.signal_conflict, False),
+        )
+        if value != unset
     }
 
 

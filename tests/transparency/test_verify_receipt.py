@@ -368,3 +368,20 @@ def test_the_script_uses_nothing_but_the_standard_library_and_cryptography():
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     top = {name.split(".")[0] for name in imported}
     assert top - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+@pytest.mark.parametrize(
+    ("field", "shown"),
+    [("region", "DE"), ("privacy_model", "opt_out"), ("signal_conflict", True)],
+)
+def test_a_region_or_model_the_log_does_not_hold_is_refused(
+    tmp_path, receipt, key_document, field, shown
+):
+    """The log holds these only when set (records made before them hold none): a receipt
+    that shows one the leaf lacks is caught all the same."""
+    forged = copy.deepcopy(receipt)
+    forged["current"][field] = shown
+    forged["history"][0][field] = shown
+    code, out = verify(tmp_path, forged, key_document)
+    assert code == 1
+    assert f"the log holds other values for {field}" in out
