@@ -4,14 +4,15 @@ A banner can only keep scripts from running; ``ConsentMiddleware`` keeps the ser
 itself from sending what the visitor has not allowed:
 
 - ``request.consent`` answers ``allowed("advertising")`` from the visitor's stored choice
-  (consent.choice) and the ``Sec-GPC`` / ``DNT`` headers, through ``rules.is_allowed``.
+  (consent.choice) and the ``Sec-GPC`` / ``DNT`` / ``ADPC`` headers, through
+  ``rules.is_allowed``.
 - ``Set-Cookie`` headers for cookies of categories that are not allowed are removed, and
   a refused category's cookies that the browser still sends are expired, a bounded
   number per response (consent.cookies).
 - HTML responses get a per-request CSP listing only the hosts of vendors in allowed
   categories: ``consent.csp.ConsentCSPMiddleware``, django-csp's middleware extended
   through its documented ``get_policy_parts``, reads ``request.consent``.
-- ``Vary: Cookie, Sec-GPC, DNT`` on every response that depends on those, so no shared
+- ``Vary: Cookie, Sec-GPC, DNT, ADPC`` on every response that depends on those, so no shared
   cache serves one visitor's page to another.
 
 It enforces the pages of the site under ``CONSENT_ENFORCED_PATHS`` (path prefixes;
@@ -64,7 +65,7 @@ from .cookies import (
 from .rules import REQUIRED, CookieRule, Signals, category_for_cookie, is_allowed, is_refused
 from .ruleset import SiteRuleSet
 
-VARY = ("Cookie", "Sec-GPC", "DNT")
+VARY = ("Cookie", "Sec-GPC", "DNT", "ADPC")
 VARY_HEADER = ", ".join(VARY)
 # Caps the per-process memo of cookie name -> category: request cookie names come from
 # visitors, so the memo must not grow without bound.
@@ -115,6 +116,7 @@ class VisitorConsent:
             stored_value(meta.get("HTTP_COOKIE", ""), rules.cookie_name),
             meta.get("HTTP_SEC_GPC", ""),
             meta.get("HTTP_DNT", ""),
+            meta.get("HTTP_ADPC", ""),
         )
         return rules
 
@@ -175,23 +177,33 @@ class SiteRules:
         self.hosts = csp.safe_hosts(ruleset.hosts_by_category) if ruleset else {}
         # A site apart from the platform loads the banner from it and posts decisions to it.
         self.platform_sources = (platform_origin,) if platform_origin else ()
+        # ADPC (Advanced Data Protection Control): where the site's consent requests are.
+        self.adpc_link = (
+            f'<{platform_origin}/api/v1/sites/{ruleset.site}/adpc>; rel="consent-requests"'
+            if ruleset
+            else ""
+        )
         self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
         self.csp_directives = policy.get("DIRECTIVES")
-        self._states: dict[tuple[str, str, str], ConsentState] = {}
+        self._states: dict[tuple[str, str, str, str], ConsentState] = {}
         self._categories: dict[str, str | None] = {}
         self._paths: dict[CookieRule, str | None] = {}
         self._sources: dict[frozenset[str], dict[str, list]] = {}
         self._updates: dict[frozenset[str], csp.FrozenDirectives] = {}
 
-    def state_for(self, stored: str, gpc: str, dnt: str) -> ConsentState:
-        """The consent state for a consent cookie value and the two signal headers."""
-        key = (stored, gpc, dnt)
+    def state_for(self, stored: str, gpc: str, dnt: str, adpc: str = "") -> ConsentState:
+        """The consent state for a consent cookie value and the signal headers."""
+        key = (stored, gpc, dnt, adpc)
         try:
             return self._states[key]
         except KeyError:
             pass
-        signals = Signals.from_headers({"Sec-GPC": gpc, "DNT": dnt}) if gpc or dnt else NO_SIGNALS
+        signals = (
+            Signals.from_headers({"Sec-GPC": gpc, "DNT": dnt, "ADPC": adpc})
+            if gpc or dnt or adpc
+            else NO_SIGNALS
+        )
         choice = StoredChoice.parse(stored)
         if choice is not None and not choice.is_current(self.policy_version, signals):
             choice = None
@@ -349,6 +361,8 @@ class ConsentMiddleware:
             if response.cookies or "Set-Cookie" in response:
                 varies |= remove_unallowed_cookies(response, consent)
             if response.get("Content-Type", "").startswith("text/html"):
+                if consent.rules.adpc_link and "Link" not in response:
+                    response.headers["Link"] = consent.rules.adpc_link
                 if request.COOKIES:
                     varies |= expire_refused_cookies(request, response, consent)
                 # ConsentCSPMiddleware adds the allowed vendors' hosts on the way out.

@@ -87,9 +87,9 @@ def record_consent(
     # the record says the two disagreed.
     conflict = signals.opt_out and any(categories.get(slug) for slug in bundle.optional_categories)
     privacy_model, _ = bundle.privacy_model_for(region)
-    if signals.opt_out and not Method(method).is_signal:
+    if signals.method is not None and not Method(method).is_signal:
         # The stored method says why everything optional is off.
-        method = Method.GPC if signals.gpc else Method.DNT
+        method = signals.method
     now = now or timezone.now()
     any_allowed = any(v for k, v in choices.items() if k != REQUIRED)
     days = bundle.consent_days if any_allowed else bundle.refusal_days

@@ -28,11 +28,12 @@ class Method(TextChoices):
     CUSTOM = "custom", "Custom"
     GPC = "gpc", "Global Privacy Control"
     DNT = "dnt", "Do Not Track"
+    ADPC = "adpc", "Advanced Data Protection Control"
     WITHDRAW = "withdraw", "Withdrawal"
 
     @property
     def is_signal(self) -> bool:
-        """Made by an opt-out signal the browser sent (Sec-GPC, DNT), not by a click."""
+        """Made by an opt-out signal the browser sent (Sec-GPC, DNT, ADPC), not a click."""
         return self in Method.signal_methods()
 
     @property
@@ -43,12 +44,12 @@ class Method(TextChoices):
     @classmethod
     def signal_methods(cls) -> frozenset["Method"]:
         """A browser signal decided: everything optional is off while it is sent."""
-        return frozenset({cls.GPC, cls.DNT})
+        return frozenset({cls.GPC, cls.DNT, cls.ADPC})
 
     @classmethod
     def all_off_methods(cls) -> frozenset["Method"]:
         """Methods that allow no optional category."""
-        return frozenset({cls.REJECT_ALL, cls.GPC, cls.DNT})
+        return frozenset({cls.REJECT_ALL, cls.GPC, cls.DNT, cls.ADPC})
 
 
 def is_signal(value: str) -> bool:
@@ -60,26 +61,57 @@ def is_signal(value: str) -> bool:
     return bool(value) and all(member.strip() == "1" for member in value.split(","))
 
 
+def is_adpc_refusal(value: str) -> bool:
+    """An ADPC header (Advanced Data Protection Control, https://www.dataprotectioncontrol.org/spec/)
+    that withdraws every consent or objects to all processing: ``withdraw=*`` or
+    ``object=*`` among its comma-separated directives (``consent=a b, withdraw=*``)."""
+    if not value or len(value) > 1024:
+        return False
+    for directive in value.split(","):
+        name, _, ids = directive.strip().partition("=")
+        if name.strip().lower() in ("withdraw", "object") and "*" in ids.split():
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Signals:
     """Universal opt-out signals a browser sent with the request."""
 
     gpc: bool = False
     dnt: bool = False
+    adpc: bool = False  # ADPC: withdraw=* or object=*
 
     @property
     def opt_out(self) -> bool:
-        return self.gpc or self.dnt
+        return self.gpc or self.dnt or self.adpc
+
+    @property
+    def method(self) -> "Method | None":
+        """The method a decision made under these signals is recorded with."""
+        if self.gpc:
+            return Method.GPC
+        if self.dnt:
+            return Method.DNT
+        return Method.ADPC if self.adpc else None
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> "Signals":
-        return cls(gpc=is_signal(headers.get("Sec-GPC", "")), dnt=is_signal(headers.get("DNT", "")))
+        return cls(
+            gpc=is_signal(headers.get("Sec-GPC", "")),
+            dnt=is_signal(headers.get("DNT", "")),
+            adpc=is_adpc_refusal(headers.get("ADPC", "")),
+        )
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, str]) -> "Signals":
         """The same from a WSGI environ (request.META), without building request.headers."""
         return cls.from_headers(
-            {"Sec-GPC": meta.get("HTTP_SEC_GPC", ""), "DNT": meta.get("HTTP_DNT", "")}
+            {
+                "Sec-GPC": meta.get("HTTP_SEC_GPC", ""),
+                "DNT": meta.get("HTTP_DNT", ""),
+                "ADPC": meta.get("HTTP_ADPC", ""),
+            }
         )
 
 

@@ -29,6 +29,8 @@ urlpatterns = [
         "api/v1/consents/<str:consent_id>", api.ConsentReceiptView.as_view(), name="consent-receipt"
     ),
     path(".well-known/gpc.json", api.GpcView.as_view(), name="gpc-json"),
+    path(".well-known/adpc.json", api.WellKnownAdpcView.as_view(), name="adpc-json"),
+    path("api/v1/sites/<site_key:site_key>/adpc", api.AdpcView.as_view(), name="site-adpc"),
     # The transparency log: its key, its signed heads, and proofs against them.
     path(".well-known/consent-log/key", api.LogKeyView.as_view(), name="consent-log-key"),
     path(".well-known/consent-log/heads", api.LogHeadsView.as_view(), name="consent-log-heads"),

@@ -40,11 +40,11 @@ def visit(url, consent=None, **headers):
 
 
 def test_it_varies_on_cookie_and_the_signals_when_consent_was_read(client, site):
-    assert client.get("/t/page/").headers["Vary"] == "Cookie, Sec-GPC, DNT"
+    assert client.get("/t/page/").headers["Vary"] == "Cookie, Sec-GPC, DNT, ADPC"
 
 
 def test_it_varies_when_cookies_were_filtered(client, site):
-    assert client.get("/t/analytics/").headers["Vary"] == "Cookie, Sec-GPC, DNT"
+    assert client.get("/t/analytics/").headers["Vary"] == "Cookie, Sec-GPC, DNT, ADPC"
 
 
 def test_it_does_not_vary_a_response_that_does_not_depend_on_consent(client, site):

@@ -109,7 +109,7 @@ def test_it_leaves_unknown_and_required_cookies_alone(held, site):
 
 def test_the_expiring_response_varies_on_cookie(held, site):
     held.cookies["consent"] = stored_choice(method="custom", functional=True, advertising=False)
-    assert held.get("/t/plain/").headers["Vary"] == "Cookie, Sec-GPC, DNT"
+    assert held.get("/t/plain/").headers["Vary"] == "Cookie, Sec-GPC, DNT, ADPC"
 
 
 def test_it_expires_on_pages_only_not_on_api_or_script_responses(held, site):

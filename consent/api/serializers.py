@@ -363,6 +363,14 @@ class ConsistencyProofSerializer(serializers.Serializer):
     )
 
 
+class AdpcRequestsSerializer(serializers.Serializer):
+    """ADPC's consent requests document (https://www.dataprotectioncontrol.org/spec/)."""
+
+    consentRequests = serializers.DictField(
+        child=serializers.CharField(), help_text="Consent request id: its text"
+    )
+
+
 class GpcSerializer(serializers.Serializer):
     gpc = serializers.BooleanField()
     lastUpdate = serializers.DateField()

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from .. import records, regions
 from ..bundles import SiteBundle, get_bundle
-from ..models import ConsentRecord, Site, TreeHead
+from ..models import Category, ConsentRecord, Site, TreeHead
 from ..rules import Signals
 from ..transparency import log
 from .cors import add_cors_headers, origin_allowed
@@ -30,6 +30,7 @@ from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
 from .negotiation import AlwaysJSON
 from .parsers import StrictJSONParser
 from .serializers import (
+    AdpcRequestsSerializer,
     ConsentSerializer,
     ConsistencyProofSerializer,
     ConsistencyQuery,
@@ -375,13 +376,58 @@ class GpcView(APIView):
         """When GPC handling last changed (Site.gpc_updated_on, moved by the admin): of
         the site this host serves when one lists it among its origins, else the latest
         of any site; CONSENT_GPC_LAST_UPDATE while there is no site."""
-        host = request.get_host().lower()
-        dates = []
-        for origins, changed in Site.objects.values_list("allowed_origins", "gpc_updated_on"):
-            if any(urlsplit(o.strip()).netloc.lower() == host for o in origins.split()):
-                return changed.isoformat()
-            dates.append(changed)
-        return max(dates).isoformat() if dates else settings.CONSENT_GPC_LAST_UPDATE
+        served = site_for_host(request)
+        if served is not None:
+            return served.gpc_updated_on.isoformat()
+        latest = Site.objects.order_by("-gpc_updated_on").values_list("gpc_updated_on", flat=True)
+        found = latest.first()
+        return found.isoformat() if found else settings.CONSENT_GPC_LAST_UPDATE
+
+
+def site_for_host(request: HttpRequest) -> Site | None:
+    """The site whose allowed origins name this request's host, if one does."""
+    host = request.get_host().lower()
+    for site in Site.objects.only("pk", "key", "allowed_origins", "gpc_updated_on"):
+        if any(urlsplit(o.strip()).netloc.lower() == host for o in site.allowed_origins.split()):
+            return site
+    return None
+
+
+class AdpcView(APIView):
+    """The site's consent requests for ADPC (Advanced Data Protection Control): one per
+    optional category. A browser that sends ``ADPC: withdraw=*`` or ``object=*`` is
+    treated as refusing them all, like GPC."""
+
+    @extend_schema(responses={200: AdpcRequestsSerializer}, operation_id="site_adpc_requests")
+    def get(self, request: Request, site_key: str | None = None) -> Response:
+        return self.requests_of(request, site_key)
+
+    @staticmethod
+    def requests_of(request: Request, site_key: str | None) -> Response:
+        if site_key is None:
+            served = site_for_host(request)
+            if served is None:
+                raise NotFound("No site is served from this host.")
+            site_key = served.key
+        bundle = get_bundle(site_key)
+        if bundle is None:
+            raise NotFound("No such site.")
+        requests = {
+            category.slug: f"{category.name}: {category.description}"
+            for category in Category.objects.filter(slug__in=bundle.optional_categories)
+        }
+        response = Response({"consentRequests": requests})
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Cache-Control"] = "public, max-age=3600"
+        return response
+
+
+class WellKnownAdpcView(AdpcView):
+    """The same for the site this host serves (its allowed origins name the host)."""
+
+    @extend_schema(responses={200: AdpcRequestsSerializer}, operation_id="adpc_requests")
+    def get(self, request: Request, site_key: str | None = None) -> Response:
+        return self.requests_of(request, None)
 
 
 # --- The transparency log ---------------------------------------------------------------

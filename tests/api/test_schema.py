@@ -11,11 +11,13 @@ def test_the_openapi_schema_lists_every_public_endpoint(client):
     assert set(schema["paths"]) == {
         "/.well-known/consent-log/heads",
         "/.well-known/consent-log/key",
+        "/.well-known/adpc.json",
         "/.well-known/gpc.json",
         "/api/v1/consents/{consent_id}",
         "/api/v1/log/proof/consistency",
         "/api/v1/log/proof/inclusion",
         "/api/v1/sites/{site_key}/config",
+        "/api/v1/sites/{site_key}/adpc",
         "/api/v1/sites/{site_key}/rules",
         "/api/v1/sites/{site_key}/consents",
     }
