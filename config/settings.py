@@ -331,6 +331,11 @@ LOGGING = {
 
 # The date /.well-known/gpc.json reports as the last change to our GPC support.
 CONSENT_GPC_LAST_UPDATE = os.environ.get("CONSENT_GPC_LAST_UPDATE", "2026-11-23")
+# The headers a trusted proxy or CDN sets with the visitor's country and subdivision
+# (CF-IPCountry; CloudFront-Viewer-Country and CloudFront-Viewer-Country-Region;
+# X-Vercel-IP-Country and X-Vercel-IP-Country-Region). Unset: no regional detection.
+CONSENT_COUNTRY_HEADER = os.environ.get("CONSENT_COUNTRY_HEADER", "")
+CONSENT_REGION_HEADER = os.environ.get("CONSENT_REGION_HEADER", "")
 
 # --- Console logins: lockout after repeated failures (issue 11; django-axes) -----------
 # LOGIN_FAILURE_LIMIT wrong passwords in a row for one username from one client address
