@@ -10,6 +10,7 @@ import copy
 import gzip
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -27,9 +28,10 @@ from django.urls import reverse
 from . import models as m
 from .regions import Region, choose
 from .rules import CookieRule
-from .ruleset import SiteRuleSet
+from .ruleset import InvalidRules, SiteRuleSet
 from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
 
+log = logging.getLogger(__name__)
 BANNER_FILE = Path(settings.BASE_DIR) / "banner_static" / "dist" / "banner.js"
 MISSING = "missing"
 MISSING_TTL = 60
@@ -58,10 +60,12 @@ class SiteBundle:
     script_gzip: bytes = field(default=b"", repr=False)
     banner: str = ""  # fingerprint of the banner code the script was built with
     # What the middleware enforces, here and on sites apart from the platform, which
-    # fetch its document (GET /api/v1/sites/KEY/rules). None only in a bundle cached by
-    # an older release, which is rebuilt.
+    # fetch its document (GET /api/v1/sites/KEY/rules). None when the database holds
+    # values no validation let in: enforcement then fails closed.
     ruleset: SiteRuleSet | None = field(default=None, repr=False)
     # Which privacy model applies where (region code -> model), and elsewhere.
+    # False only in a bundle cached by an older release, which is rebuilt.
+    rules_built: bool = False
     privacy_rules: dict[str, str] | None = field(default=None, repr=False)
     privacy_default: str = "opt_in"
 
@@ -138,6 +142,20 @@ def _cookie_entry(cookie: m.CookieDefinition) -> dict:
     if cookie.purpose:
         entry["purpose"] = cookie.purpose
     return entry
+
+
+def _ruleset(site: m.Site, policy_version: int, categories, rules, hosts) -> SiteRuleSet | None:
+    """What the middleware enforces; None (enforcement fails closed, the banner is still
+    served) when the database holds values no validation let in, e.g. written by SQL."""
+    try:
+        return SiteRuleSet.of(
+            site.key, policy_version, site.cookie_name, [c.slug for c in categories], rules, hosts
+        )
+    except InvalidRules as exc:
+        log.warning(
+            "site %s: its rules do not validate (%s); enforcement fails closed", site.key, exc
+        )
+        return None
 
 
 def build_bundle(site: m.Site) -> SiteBundle:
@@ -225,14 +243,8 @@ def build_bundle(site: m.Site) -> SiteBundle:
         banner=banner_fingerprint(),
         # Compressed once here, not per request: the script is the hottest response.
         script_gzip=gzip.compress(script, 9, mtime=0),
-        ruleset=SiteRuleSet.of(
-            site.key,
-            policy_version,
-            site.cookie_name,
-            [c.slug for c in categories],
-            rules,
-            hosts,
-        ),
+        ruleset=_ruleset(site, policy_version, categories, rules, hosts),
+        rules_built=True,
         privacy_rules={
             code: rule.privacy_model for rule in site.regional_rules.all() for code in rule.codes()
         },
@@ -347,7 +359,7 @@ def _shared_bundle(site_key: str) -> SiteBundle | None:
     bundle = cache.get(key)
     if bundle == MISSING:
         return None
-    if bundle is not None and bundle.banner == banner_fingerprint() and bundle.ruleset:
+    if bundle is not None and bundle.banner == banner_fingerprint() and bundle.rules_built:
         return bundle
     site = m.Site.objects.filter(key=site_key).first()
     if site is None:

@@ -148,6 +148,12 @@ class SiteConfigView(APIView):
         return _cacheable(request, bundle.config_json, bundle.config_etag, "application/json")
 
 
+class RulesInvalid(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "This site's rules do not validate: they must be fixed in the admin."
+    default_code = "rules_invalid"
+
+
 class SiteRulesView(APIView):
     """What a Django site apart from the platform enforces (consent.remote fetches it):
     the consent cookie's name, the policy version, the categories, every cookie
@@ -164,7 +170,10 @@ class SiteRulesView(APIView):
     )
     def get(self, request: Request, site_key: str) -> HttpResponse:
         ruleset = site_bundle(site_key).ruleset
-        assert ruleset is not None  # get_bundle never answers a bundle without one
+        if ruleset is None:
+            # Values no validation let in (written by SQL): the sites keep their last
+            # good rules, as they do while the platform is away.
+            raise RulesInvalid()
         response = _cacheable(request, ruleset.document, ruleset.etag, "application/json")
         # Stored anywhere, but asked again every time (a 304 costs nothing): a CDN in
         # front of the platform must not stretch the sites' staleness bound.

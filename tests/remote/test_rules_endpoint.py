@@ -106,10 +106,30 @@ def test_the_document_is_what_the_platforms_own_middleware_enforces(client, site
 
 def test_a_bundle_cached_by_an_older_release_is_rebuilt_with_its_rules(client, site):
     bundle = get_bundle("demo")
-    cache.set(bundles.cache_key("demo"), dataclasses.replace(bundle, ruleset=None))
+    old = dataclasses.replace(bundle, ruleset=None)
+    del old.__dict__["rules_built"]  # as unpickled from a release without the field
+    cache.set(bundles.cache_key("demo"), old)
     cache.delete(bundles.stamp_key("demo"))
     bundles.forget_local()
 
     response = client.get(URL)
     assert response.status_code == 200
     assert response.content == bundle.ruleset.document
+
+
+def test_rules_the_database_holds_but_no_validation_let_in_fail_closed(client, site):
+    """A cookie name written by SQL that the admin would refuse: the banner is still
+    served, the rules endpoint answers 503 (remote sites keep their last good copy) and
+    the platform's own middleware blocks every optional cookie."""
+    from consent.bundles import invalidate
+    from consent.models import Site
+
+    Site.objects.filter(pk=site.pk).update(cookie_name="consent;<script>")
+    invalidate(site.key)
+    assert client.get(f"/c/{site.key}.js").status_code == 200
+    answer = client.get(f"/api/v1/sites/{site.key}/rules")
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "rules_invalid"
+    page = client.get("/demo/server-cookies/", HTTP_COOKIE="consent=anything")
+    assert page.status_code == 200
+    assert set(page.cookies) <= {"sessionid", "csrftoken", "messages", "django_language"}
