@@ -246,6 +246,11 @@ def insert_records(
         "expires_at": f"at + make_interval(days => {lifetimes})",
         "decision_id": "gen_random_uuid()",
         "salt": "uuid_send(gen_random_uuid())",
+        # Where the proxy said the visitor was, and the model that applied there.
+        "region": "(ARRAY['DE', 'FR', 'GB', 'US-CA', 'US-NY', ''])[1 + floor(r_ip * 6)::int]",
+        "privacy_model": "CASE WHEN r_ip >= 3.0 / 6 AND r_ip < 4.0 / 6 THEN 'opt_out' "
+        "ELSE 'opt_in' END",
+        "signal_conflict": f"method = {literal(Method.GPC.value)} AND r_dnt > 0.8",
     }
     # Innermost: the draws, once per row (a subquery with volatile functions is never
     # flattened into the one above it, so each draw is read consistently).
