@@ -407,7 +407,10 @@ class AdpcView(APIView):
     optional category. A browser that sends ``ADPC: withdraw=*`` or ``object=*`` is
     treated as refusing them all, like GPC."""
 
-    @extend_schema(responses={200: AdpcRequestsSerializer}, operation_id="site_adpc_requests")
+    @extend_schema(
+        responses={200: AdpcRequestsSerializer, 404: error("Unknown site")},
+        operation_id="site_adpc_requests",
+    )
     def get(self, request: Request, site_key: str | None = None) -> Response:
         return self.requests_of(request, site_key)
 
@@ -434,7 +437,10 @@ class AdpcView(APIView):
 class WellKnownAdpcView(AdpcView):
     """The same for the site this host serves (its allowed origins name the host)."""
 
-    @extend_schema(responses={200: AdpcRequestsSerializer}, operation_id="adpc_requests")
+    @extend_schema(
+        responses={200: AdpcRequestsSerializer, 404: error("No site is served from this host")},
+        operation_id="adpc_requests",
+    )
     def get(self, request: Request, site_key: str | None = None) -> Response:
         return self.requests_of(request, None)
 
