@@ -149,7 +149,13 @@ def _ruleset(site: m.Site, policy_version: int, categories, rules, hosts) -> Sit
     served) when the database holds values no validation let in, e.g. written by SQL."""
     try:
         return SiteRuleSet.of(
-            site.key, policy_version, site.cookie_name, [c.slug for c in categories], rules, hosts
+            site.key,
+            policy_version,
+            site.cookie_name,
+            [c.slug for c in categories],
+            rules,
+            hosts,
+            auto_blocking=site.auto_blocking,
         )
     except InvalidRules as exc:
         log.warning(

@@ -54,6 +54,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
 from . import csp, remote
+from .autoblock import gate_response
 from .choice import StoredChoice, stored_value
 from .cookies import (
     MAX_BYTES,
@@ -175,6 +176,7 @@ class SiteRules:
         self.expire_max_cookies = getattr(settings, "CONSENT_EXPIRE_MAX_COOKIES", MAX_COOKIES)
         self.expire_max_bytes = getattr(settings, "CONSENT_EXPIRE_MAX_BYTES", MAX_BYTES)
         self.hosts = csp.safe_hosts(ruleset.hosts_by_category) if ruleset else {}
+        self.auto_blocking = bool(ruleset and ruleset.auto_blocking)
         # A site apart from the platform loads the banner from it and posts decisions to it.
         self.platform_sources = (platform_origin,) if platform_origin else ()
         # ADPC (Advanced Data Protection Control): where the site's consent requests are.
@@ -367,6 +369,12 @@ class ConsentMiddleware:
                     varies |= expire_refused_cookies(request, response, consent)
                 # ConsentCSPMiddleware adds the allowed vendors' hosts on the way out.
                 varies |= consent.rules.csp_depends_on_consent
+                if consent.rules.auto_blocking:
+                    # Vendor tags held back in the markup itself (consent.autoblock), so the
+                    # browser never requests them; the page depends on consent either way.
+                    allowed = consent.state.allowed | {REQUIRED}
+                    gate_response(response, consent.rules.hosts, allowed)
+                    varies = True
         if varies:
             if "Vary" in response:
                 patch_vary_headers(response, VARY)

@@ -63,6 +63,8 @@ class SiteRuleSet:
     hosts_by_category: Mapping[str, tuple[str, ...]]
     document: bytes = field(repr=False)
     etag: str
+    # The middleware gates vendor tags in the site's HTML (consent.autoblock).
+    auto_blocking: bool = False
 
     @classmethod
     def of(
@@ -73,6 +75,7 @@ class SiteRuleSet:
         categories: Iterable[str],
         rules: Iterable[CookieRule],
         hosts_by_category: Mapping[str, Iterable[str]],
+        auto_blocking: bool = False,
     ) -> "SiteRuleSet":
         """The rules of a site, from the platform's models. A value no site would accept
         (a row stored before the admin held it to a grammar) is left out with a warning:
@@ -106,6 +109,8 @@ class SiteRuleSet:
                 if slug in known
             },
         }
+        if auto_blocking:
+            document["autoBlocking"] = True
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         return cls.parse(body, site)
 
@@ -164,6 +169,10 @@ class SiteRuleSet:
                 raise InvalidRules("hosts are not host names")
             hosts[slug] = tuple(values)
 
+        auto_blocking = data.get("autoBlocking", False)
+        if auto_blocking not in (True, False):
+            raise InvalidRules("autoBlocking is not true or false")
+
         digest = hashlib.sha256(document).hexdigest()[:32]
         return cls(
             site=site,
@@ -175,6 +184,7 @@ class SiteRuleSet:
             hosts_by_category=hosts,
             document=document,
             etag=f'"r-{digest}"',
+            auto_blocking=auto_blocking,
         )
 
 

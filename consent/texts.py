@@ -2,6 +2,8 @@
 
 Marketing ops override any of them per site and language with a BannerText in the admin.
 Category texts quote the categories' definitions from the source privacy notices.
+A blocked embed's placeholder says "loadOnce" and "allowAlways", where "%s" is the
+category's name.
 """
 
 DEFAULT_TEXTS: dict[str, dict] = {
@@ -25,6 +27,8 @@ DEFAULT_TEXTS: dict[str, dict] = {
         "days": "days",
         "privacy": "Privacy policy",
         "reload": "Reload the page to stop what already ran.",
+        "loadOnce": "Load this once",
+        "allowAlways": "Always allow %s",
         "categories": {
             "required": {
                 "name": "Required",
@@ -66,6 +70,8 @@ DEFAULT_TEXTS: dict[str, dict] = {
         "days": "Tage",
         "privacy": "Datenschutzerklärung",
         "reload": "Laden Sie die Seite neu, um bereits Ausgeführtes zu beenden.",
+        "loadOnce": "Einmal laden",
+        "allowAlways": "%s immer erlauben",
         "categories": {
             "required": {
                 "name": "Erforderlich",
@@ -106,6 +112,8 @@ DEFAULT_TEXTS: dict[str, dict] = {
         "days": "jours",
         "privacy": "Politique de confidentialité",
         "reload": "Rechargez la page pour arrêter ce qui a déjà été exécuté.",
+        "loadOnce": "Charger cette fois",
+        "allowAlways": "Toujours autoriser\u00a0: %s",
         "categories": {
             "required": {
                 "name": "Nécessaires",
@@ -145,6 +153,8 @@ DEFAULT_TEXTS: dict[str, dict] = {
         "days": "días",
         "privacy": "Política de privacidad",
         "reload": "Recargue la página para detener lo que ya se ejecutó.",
+        "loadOnce": "Cargar solo esta vez",
+        "allowAlways": "Permitir siempre: %s",
         "categories": {
             "required": {
                 "name": "Necesarias",

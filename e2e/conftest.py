@@ -7,12 +7,22 @@
   a third origin serving the gated vendor scripts, iframe and pixel. The vendor scripts
   record that they ran (``window.__ran``) and set the cookies their vendors would.
 - ``open_page``: a fresh browser context and page in Debian's chromium, per test.
+- Auto-blocking: ``vendors`` answers for the vendors' real host names
+  (www.googletagmanager.com, connect.facebook.net, ...), which Chromium resolves to it
+  (``--host-resolver-rules``; every other name but localhost resolves to nothing, so
+  nothing leaves the machine), over HTTPS with a throwaway certificate, and records every
+  request by its Host header. ``autoblock_platform`` is a platform whose demo site has
+  auto-blocking on and serves a Django page with the vendors' snippets in its markup;
+  ``autoblock_site`` serves the same snippets without Django and a page whose tag manager
+  adds them at run time; ``open_vendor_page`` opens one of them.
 """
 
+import datetime
 import itertools
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -259,8 +269,17 @@ def site(platform: Platform) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+def browser_type_launch_args(browser_type_launch_args: dict, vendors: "Vendors") -> dict:
+    # The vendors' hosts are the local stand-in; nothing else resolves but this machine.
+    rules = ", ".join(
+        [f"MAP {host} 127.0.0.1:{vendors.port}" for host in VENDOR_HOSTS]
+        + ["MAP * ~NOTFOUND", "EXCLUDE localhost", "EXCLUDE 127.0.0.1"]
+    )
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [*CHROMIUM_ARGS, f"--host-resolver-rules={rules}", "--ignore-certificate-errors"],
+    }
 
 
 @dataclass
@@ -387,11 +406,13 @@ def own_platform(
     prepare: str = "", site_origin: str | None = None, **settings: str
 ) -> Iterator[Platform]:
     """A platform of its own, like ``platform`` but on a database no other test shares,
-    for a test that changes its data: migrated, seeded (the demo site's origin is the
-    platform's own unless given), then the Python code ``prepare`` run in
+    for a test that changes its data: migrated, seeded (the demo site's origins are the
+    platform's own and ``site_origin``, if given), then the Python code ``prepare`` run in
     ``manage.py shell`` before the server starts."""
     port = free_port()
-    site_origin = site_origin or f"http://127.0.0.1:{port}"
+    origins = ["--origin", f"http://127.0.0.1:{port}"]
+    if site_origin:
+        origins += ["--origin", site_origin]
     with tempfile.TemporaryDirectory(prefix="consent-e2e-own-") as scratch:
         env = {
             **os.environ,
@@ -406,7 +427,7 @@ def own_platform(
         manage = [sys.executable, str(ROOT / "manage.py")]
         quiet = {"env": env, "check": True, "stdout": subprocess.DEVNULL}
         subprocess.run([*manage, "migrate", "--noinput"], **quiet)
-        subprocess.run([*manage, "seed_demo", "--no-users", "--origin", site_origin], **quiet)
+        subprocess.run([*manage, "seed_demo", "--no-users", *origins], **quiet)
         if prepare:
             subprocess.run([*manage, "shell", "--command", prepare], **quiet)
         log = Path(scratch) / "server.log"
@@ -424,3 +445,278 @@ def own_platform(
             finally:
                 server.terminate()
                 server.wait(10)
+
+
+# --- Auto-blocking ------------------------------------------------------------------------
+
+# The vendors' real hosts, as their snippets name them; Chromium resolves each to the
+# stand-in (browser_type_launch_args).
+VENDOR_HOSTS = (
+    "www.googletagmanager.com",
+    "www.google-analytics.com",
+    "connect.facebook.net",
+    "www.facebook.com",
+    "snap.licdn.com",
+    "px.ads.linkedin.com",
+    "static.hotjar.com",
+    "www.youtube.com",
+    "maps.google.com",
+)
+# What each vendor script does when it runs: records its name and sets its vendor's cookie.
+VENDOR_CODE = {
+    ("www.googletagmanager.com", "/gtag/js"): ("gtag", "_ga=GA1.1.1; path=/; max-age=3600"),
+    ("connect.facebook.net", "/en_US/fbevents.js"): ("meta", "_fbp=fb.1.1; path=/; max-age=3600"),
+    ("snap.licdn.com", "/li.lms-analytics/insight.min.js"): (
+        "linkedin",
+        "li_fat_id=1; path=/; max-age=3600",
+    ),
+    ("static.hotjar.com", "/c/hotjar-"): ("hotjar", "_hjSessionUser_1=1; path=/; max-age=3600"),
+}
+VENDOR_COOKIES = {"_ga", "_fbp", "li_fat_id", "_hjSessionUser_1"}
+# The demo site with auto-blocking on, and the vendors of the snippets it lacks.
+AUTOBLOCK_PREPARE = """
+from consent.models import Category, Site, Vendor
+site = Site.objects.get(key="demo")
+site.auto_blocking = True
+site.save()
+categories = {c.slug: c for c in Category.objects.all()}
+for name, slug, hosts in [
+    ("LinkedIn Insight", "advertising", "snap.licdn.com\\npx.ads.linkedin.com"),
+    ("Hotjar", "functional", "static.hotjar.com\\nscript.hotjar.com"),
+    ("Google Maps", "functional", "maps.google.com"),
+]:
+    Vendor.objects.get_or_create(site=site, name=name, defaults={"category": categories[slug], "hosts": hosts})
+"""
+AUTOBLOCK_SITE_PORT = free_port()
+
+
+@dataclass
+class Vendors:
+    """The stand-in for every vendor host: the requests it answered, (Host, path)."""
+
+    port: int
+    hits: list[tuple[str, str]] = field(default_factory=list)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vendor stand-in")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in VENDOR_HOSTS]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = directory / "cert.pem", directory / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, key_file
+
+
+@pytest.fixture(scope="session")
+def vendors() -> Iterator[Vendors]:
+    stand_in = Vendors(port=free_port())
+
+    class VendorHandler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            host = (self.headers.get("Host") or "").split(":")[0]
+            stand_in.hits.append((host, self.path))
+            path = self.path.split("?")[0]
+            code = next(
+                (v for (h, p), v in VENDOR_CODE.items() if h == host and path.startswith(p)),
+                None,
+            )
+            if code:
+                name, cookie = code
+                body = (
+                    f"(window.__ran = window.__ran || []).push({json.dumps(name)});"
+                    f"document.cookie = {json.dumps(cookie)};"
+                ).encode()
+                content_type = "text/javascript"
+            elif path.endswith((".gif", "/tr", "/collect/")):
+                body, content_type = PIXEL, "image/gif"
+            elif host in ("www.youtube.com", "www.facebook.com", "maps.google.com"):
+                body = f"<!doctype html><title>{host}</title><p>{host} embed".encode()
+                content_type = "text/html"
+            else:
+                body, content_type = b"", "text/plain"
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    with tempfile.TemporaryDirectory(prefix="consent-e2e-vendors-") as scratch:
+        cert, key = self_signed_certificate(Path(scratch))
+        server = ThreadingHTTPServer(("127.0.0.1", stand_in.port), VendorHandler)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield stand_in
+        finally:
+            server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def autoblock_platform(vendors: Vendors) -> Iterator[Platform]:
+    """A platform whose demo site holds vendors back without markup, serving a Django
+    page with the vendors' snippets in it at /demo/vendor-snippets/."""
+    with own_platform(
+        AUTOBLOCK_PREPARE,
+        site_origin=f"http://localhost:{AUTOBLOCK_SITE_PORT}",
+        DJANGO_SETTINGS_MODULE="e2e.site.settings",
+    ) as platform:
+        yield platform
+
+
+@dataclass
+class AutoblockSite:
+    url: str  # its origin
+    platform: Platform
+
+
+@pytest.fixture(scope="session")
+def autoblock_site(autoblock_platform: Platform) -> Iterator[AutoblockSite]:
+    """A site that is not a Django one (no rewriting on the server): the vendors' snippets
+    in its markup (/vendor-snippets.html) and added by its tag manager (/tag-manager.html)."""
+    files = {
+        "/vendor-snippets.html": ("vendor-snippets.html", "text/html; charset=utf-8"),
+        "/tag-manager.html": ("tag-manager.html", "text/html; charset=utf-8"),
+        "/first-party.js": ("first-party.js", "text/javascript"),
+        "/tag-manager.js": ("tag-manager.js", "text/javascript"),
+    }
+    banner = f"{autoblock_platform.url}/c/demo.js"
+
+    class AutoblockHandler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            path, _, query = self.path.partition("?")
+            if path == "/ping":
+                body, content_type = b"pong", "text/plain"
+            elif path in files:
+                name, content_type = files[path]
+                text = (
+                    (HERE / "site" / name)
+                    .read_text()
+                    .replace("{banner}", banner)
+                    .replace("{first_party}", "")
+                    .replace(' nonce="{nonce}"', "")
+                )
+                # ?lang=de: the same page in another language.
+                if query.startswith("lang="):
+                    language = query.removeprefix("lang=")
+                    text = text.replace('<html lang="en">', f'<html lang="{language}">')
+                body = text.encode()
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = serve(AutoblockHandler, AUTOBLOCK_SITE_PORT)
+    yield AutoblockSite(f"http://localhost:{AUTOBLOCK_SITE_PORT}", autoblock_platform)
+    server.shutdown()
+
+
+@dataclass
+class VendorVisit:
+    """A page holding the vendors' tags, and what it asked of their hosts."""
+
+    page: object
+    requests: list[str]  # every URL the browser asked for, as it saw them
+    vendors: Vendors
+    platform: Platform
+    hits_before: int
+
+    def mark(self) -> tuple[int, int]:
+        """Where the requests are now, for ``vendor_requests(since=...)``."""
+        return len(self.requests), len(self.vendors.hits)
+
+    def vendor_requests(self, since: tuple[int, int] | None = None) -> list[str]:
+        """What the page asked of vendor hosts (since a ``mark``): what the browser tried
+        (a request it started and cancelled counts) and what reached the stand-in."""
+        tried_from, reached_from = since or (0, self.hits_before)
+        hosts = tuple(f"https://{host}/" for host in VENDOR_HOSTS)
+        tried = [url for url in self.requests[tried_from:] if url.startswith(hosts)]
+        reached = [f"https://{host}{path}" for host, path in self.vendors.hits[reached_from:]]
+        return tried + reached
+
+    def reached(self, host: str) -> list[str]:
+        """The paths the stand-in was asked for on ``host``, since the page opened."""
+        return [path for h, path in self.vendors.hits[self.hits_before :] if h == host]
+
+    def ran(self) -> list[str]:
+        return self.page.evaluate("window.__ran || []")
+
+    def wait_for(self, condition: str, arg=None, timeout: float = 10) -> None:
+        self.page.wait_for_function(condition, arg=arg, timeout=timeout * 1000)
+
+    def settle(self) -> None:
+        """Waits until the page loaded (its iframes too) and, on a page with the tag
+        manager, until it added everything and its last request (to the site itself, sent
+        after every vendor tag) was answered: a vendor request made before it would be
+        among ``requests`` by then."""
+        self.page.wait_for_load_state("load")
+        self.page.wait_for_function(
+            "() => !window.__tm || window.__tm.some(e => e.endsWith('first-party fetch sent'))"
+        )
+
+    def cookies(self) -> set[str]:
+        return {c["name"] for c in self.page.context.cookies()}
+
+    def consent_id(self) -> str:
+        return self.page.evaluate("Consent.get().id")
+
+
+@pytest.fixture
+def open_vendor_page(browser, vendors: Vendors, autoblock_platform: Platform):
+    """open_vendor_page(url, init_script=None, **context_options) -> VendorVisit."""
+    contexts = []
+
+    def open_(url: str, init_script: str | None = None, **options) -> VendorVisit:
+        context = browser.new_context(**options)
+        contexts.append(context)
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        hits_before = len(vendors.hits)
+        page.goto(url)
+        return VendorVisit(page, requests, vendors, autoblock_platform, hits_before)
+
+    yield open_
+    for context in contexts:
+        context.close()

@@ -1,7 +1,11 @@
 // Builds dist/banner.js: one minified function expression `(function(config){...})`.
 // The script endpoint appends `(` + the site's config JSON + `);`, so the served file
 // runs the banner with its configuration and needs no build at request time.
+// esbuild bundles the modules and inlines the CSS; terser then compresses the bundle
+// further (about 250 bytes gzip -9 below esbuild's own minification, which the 8 KB bar
+// on the served script needs).
 import { build, transform } from "esbuild";
+import { minify } from "terser";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 
@@ -28,7 +32,14 @@ export async function bundle() {
     banner: { js: "(function(config){" },
     footer: { js: "})" },
   });
-  return result.outputFiles[0].text.trim() + "\n";
+  const compressed = await minify(result.outputFiles[0].text, {
+    ecma: 2020,
+    // The file is one expression, which must survive as it is.
+    compress: { passes: 3, expression: true },
+    mangle: true,
+    format: { comments: false },
+  });
+  return compressed.code.replace(/;$/, "") + "\n";
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -5,6 +5,7 @@ import { readChoice, writeChoice, expireCookies } from "./cookie-store.js";
 import { optOutSignal } from "./signals.js";
 import { consentDefault, consentUpdate } from "./gcm.js";
 import { gateTags } from "./tags.js";
+import { vendorHosts } from "./autoblock.js";
 import { postDecision, retryQueued } from "./api.js";
 import { pickLanguage, isRightToLeft } from "./language.js";
 import { createUI } from "./ui.js";
@@ -77,8 +78,8 @@ export default function start(config) {
     document.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
   }
 
-  const activateTags = gateTags(allowed);
   const texts = config.texts[lang];
+  const set = (on) => decide({ ...(choice && choice.on), ...on }, "custom");
   const ui = createUI({
     config,
     texts,
@@ -88,7 +89,9 @@ export default function start(config) {
     signal,
     isOn,
     decide,
+    allow: (slug) => set({ [slug]: true }),
   });
+  const activateTags = gateTags(allowed, vendorHosts(categories), config.autoBlocking, ui.placeholder);
 
   // Earlier decisions the platform has not acknowledged yet; before this view's own.
   retryQueued();
@@ -123,6 +126,6 @@ export default function start(config) {
     open: () => ui.open(),
     acceptAll: () => decide(null, "accept_all"),
     rejectAll: () => decide({}, "reject_all"),
-    set: (on) => decide({ ...(choice && choice.on), ...on }, "custom"),
+    set,
   };
 }

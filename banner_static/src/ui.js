@@ -11,16 +11,20 @@ import css from "./banner.css";
 
 const FOCUSABLE = "button,input:not(:disabled),a[href],summary";
 
-export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide }) {
+export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide, allow }) {
+  // The banner's shadow root and each placeholder's document get the one stylesheet.
+  function style(root, realm = window) {
+    try {
+      const sheet = new realm.CSSStyleSheet();
+      sheet.replaceSync(css);
+      root.adoptedStyleSheets = [sheet];
+    } catch {
+      (root.head || root).append(h("style", { nonce }, css));
+    }
+  }
   const host = h("consent-ui");
   const root = host.attachShadow({ mode: "open" });
-  try {
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(css);
-    root.adoptedStyleSheets = [sheet];
-  } catch {
-    root.append(h("style", { nonce }, css));
-  }
+  style(root);
 
   const button = (label, onclick, extra) => h("button", { class: extra ? "button " + extra : "button", onclick }, label);
   const closeButton = (onclick) => h("button", { class: "close", "aria-label": texts.close, onclick }, "×");
@@ -198,9 +202,53 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
     }
   }
 
+  // A placeholder in a held iframe: what it is, "Load this once" and "Always allow
+  // <category>", as a card like the preferences layer. It is the iframe's own content (an
+  // empty same-origin srcdoc, filled from here and styled by a constructed sheet, which a
+  // strict CSP allows), so it has the embed's size by construction and nothing moves when
+  // the embed loads.
+  function placeholder(frame, vendor, slug, load) {
+    const name = (has(texts.categories, slug) && texts.categories[slug].name) || slug;
+    // The embed replaces this document: focus stays on it, where the visitor was.
+    const then = (action) => () => {
+      action();
+      frame.focus();
+    };
+    const show = () => {
+      // Null for an iframe sandboxed without allow-same-origin: it stays empty.
+      const doc = frame.contentDocument;
+      if (!doc) return;
+      style(doc, frame.contentWindow);
+      doc.documentElement.lang = lang;
+      doc.body.append(h(
+        "div",
+        { class: "root overlay", dir: rtl ? "rtl" : "ltr" },
+        h(
+          "div",
+          { class: "dialog" },
+          h("p", {}, h("strong", {}, vendor), " · " + name),
+          h(
+            "div",
+            { class: "buttons" },
+            button(texts.loadOnce, then(load)),
+            // Under GPC or DNT no category can be switched on; one embed can still load.
+            !signal && button(texts.allowAlways.replace("%s", name), then(() => allow(slug)), "secondary"),
+          ),
+        ),
+      ));
+    };
+    frame.addEventListener("load", show);
+    frame.srcdoc = "";
+    return () => {
+      frame.removeEventListener("load", show);
+      frame.removeAttribute("srcdoc");
+    };
+  }
+
   return {
     render,
     open,
+    placeholder,
     offerReload: () => { reloadNote.hidden = false; },
   };
 }

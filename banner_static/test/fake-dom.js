@@ -1,8 +1,12 @@
-// Just enough of a DOM to run src/tags.js under `node --test`: elements with attributes,
-// a tree, selectors made of tag names and [attr] / [attr='value'] tests (a comma list of
-// them, which is all tags.js asks), MutationObserver records delivered in a microtask as
-// browsers do, and scripts that "run" when they are inserted: an inline one at once, an
-// external one when the test calls load() or fail().
+// Just enough of a DOM to run src/tags.js and src/autoblock.js under `node --test`:
+// elements with attributes, a tree, selectors made of tag names and [attr] /
+// [attr='value'] tests (a comma list of them, which is all tags.js asks), MutationObserver
+// records delivered in a microtask as browsers do, and scripts that "run" when they are
+// inserted: an inline one at once, an external one when the test calls load() or fail().
+// As in browsers, a script with neither src nor text does nothing when inserted and starts
+// when it is given a src; document.parse() inserts as the parser does (observers first,
+// the script prepared at its end tag). browser() installs fresh globals for one test, so
+// the prototypes autoblock.js patches are that test's own.
 
 const SIMPLE = /^([a-z]*)((?:\[[\w-]+(?:='[^']*')?\])*)$/;
 
@@ -42,6 +46,7 @@ class Element {
   }
   setAttribute(name, value) {
     this.values.set(name, String(value));
+    if (name === "src" && this.tagName === "SCRIPT") this.ownerDocument.prepare(this);
   }
   removeAttribute(name) {
     this.values.delete(name);
@@ -117,35 +122,128 @@ export class Document {
     return this.documentElement.querySelectorAll(selector);
   }
 
-  // A placeholder as the parser would leave it: attributes set, nonce hidden.
+  // An element as the parser would leave it: attributes set (not through setAttribute,
+  // which a page's scripts may have wrapped), nonce hidden.
   element(tagName, attributes = {}, text = "") {
     const element = this.createElement(tagName);
     for (const name in attributes) {
       if (name === "nonce") element.nonce = attributes[name];
-      element.setAttribute(name, name === "nonce" ? "" : attributes[name]);
+      Element.prototype.setAttribute.call(element, name, name === "nonce" ? "" : attributes[name]);
     }
     element.text = text;
     return element;
   }
 
-  inserted(element) {
+  inserted(element, parsing = false) {
     if (!element.isConnected) return;
     for (const observer of this.observers) observer.notify(element);
-    if (element.tagName !== "SCRIPT" || element.type === "text/plain") return;
+    if (parsing) queueMicrotask(() => this.prepare(element));
+    else this.prepare(element);
+  }
+
+  // Parser-inserted elements: observers are told, then (a microtask later, at the end tag)
+  // each script is prepared.
+  parse(parent, ...elements) {
+    for (const element of elements) {
+      element.parent = parent;
+      parent.children.push(element);
+      this.inserted(element, true);
+    }
+  }
+
+  prepare(element) {
+    if (element.tagName !== "SCRIPT" || element.started || !element.isConnected || element.type === "text/plain") return;
     const name = element.getAttribute("data-name") || element.text;
     if (!element.src) {
+      // No code: nothing runs, and a src given later starts it.
+      if (!element.text) return;
+      element.started = true;
       this.ran.push(name);
       return;
     }
+    element.started = true;
     this.loading.push({
       script: element,
       load: () => {
         this.ran.push(name);
-        element.onload();
+        if (element.onload) element.onload();
       },
-      fail: () => element.onerror(),
+      fail: () => element.onerror && element.onerror(),
     });
   }
+}
+
+// Fresh globals for one test: document, MutationObserver, and the classes and objects
+// autoblock.js wraps. `sent` records what fetch, sendBeacon and XMLHttpRequest were asked
+// to send; innerHTML, insertAdjacentHTML, createContextualFragment and document.write
+// record the HTML they were given in `html`.
+export function browser() {
+  const sent = [];
+  const html = [];
+  class BrowserElement extends Element {
+    get innerHTML() {
+      return html.at(-1);
+    }
+    set innerHTML(value) {
+      html.push(value);
+    }
+    insertAdjacentHTML(position, value) {
+      html.push(value);
+    }
+  }
+  const srcAccessor = Object.getOwnPropertyDescriptor(Element.prototype, "src");
+  const tagClass = () => {
+    const Tag = class extends BrowserElement {};
+    Object.defineProperty(Tag.prototype, "src", srcAccessor);
+    return Tag;
+  };
+  const classes = { SCRIPT: tagClass(), IFRAME: tagClass(), IMG: tagClass() };
+  class BrowserDocument extends Document {
+    createElement(tagName) {
+      const Tag = classes[tagName.toUpperCase()] || BrowserElement;
+      return new Tag(this, tagName);
+    }
+    write(value) {
+      html.push(value);
+    }
+  }
+  const document = new BrowserDocument();
+  document.baseURI = "https://shop.example/page";
+  Object.assign(globalThis, {
+    document,
+    MutationObserver,
+    Element: BrowserElement,
+    HTMLScriptElement: classes.SCRIPT,
+    HTMLIFrameElement: classes.IFRAME,
+    HTMLImageElement: classes.IMG,
+    Document: BrowserDocument,
+    Range: class {
+      createContextualFragment(value) {
+        html.push(value);
+      }
+    },
+    XMLHttpRequest: class {
+      open(method, url) {
+        sent.push(["xhr", url]);
+      }
+    },
+    window: {
+      fetch: (url) => {
+        sent.push(["fetch", url]);
+        return Promise.resolve();
+      },
+    },
+  });
+  Object.defineProperty(globalThis, "navigator", {
+    configurable: true,
+    value: {
+      sendBeacon(url) {
+        sent.push(["beacon", url]);
+        return true;
+      },
+    },
+  });
+  return { document, sent, html };
 }
 
 export class MutationObserver {
