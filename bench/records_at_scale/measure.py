@@ -35,7 +35,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from consent import exports, partitions, tasks
+from consent import exports, partitions, records, tasks
 from consent.models import AuditEvent, ConsentRecord, DailyStat, ExportJob, Site
 from consent.records import erase
 from consent.transparency import log
@@ -401,12 +401,19 @@ def purge_a_month(start) -> dict:
     Site.objects.update(retention_days=retention)
     cutoff = now - timedelta(days=retention)
     expected = ConsentRecord.objects.filter(created_at__lt=cutoff).exclude(salt=None).count()
+    # The month's partition alone first (where the table is partitioned): retention is in
+    # whole days, so the task then also shreds the hours of the next month past it, row
+    # by row, which the second figure includes.
+    dropped, drop_seconds = stopwatch(records.purge_partitions)
     purged, seconds = stopwatch(tasks.purge_expired_records)
+    purged += sum(dropped.values())
     return {
         "what": "retention purge of one month (every site)",
         "kind": "purge",
-        "ms": seconds * 1000,
-        "detail": f"{purged:,} rows purged ({expected:,} were past retention)",
+        "ms": (drop_seconds + seconds) * 1000,
+        "detail": f"{purged:,} rows purged ({expected:,} were past retention): the month's "
+        f"partition ({sum(dropped.values()):,} rows) in {drop_seconds * 1000:,.0f} ms, "
+        f"the rest row by row in {seconds * 1000:,.0f} ms",
         "ok": purged >= expected > 0,
     }
 
