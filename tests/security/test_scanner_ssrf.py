@@ -350,27 +350,41 @@ def test_the_browser_runs_unprivileged_and_sandboxed(hostile, settings):
     try:
         homes = homes_of_scan_under_way(os.getpid())
 
+        def read(proc: Path, name: str) -> str | None:
+            """A process's /proc file; None once the process is gone (the browser starts
+            and ends helper processes all the time)."""
+            try:
+                return (proc / name).read_text(errors="replace")
+            except (FileNotFoundError, ProcessLookupError):
+                return None
+
         def renderers() -> list[Path]:
             return [
                 proc
                 for proc in processes_of(homes)
-                if b"--type=renderer" in (proc / "cmdline").read_bytes()
+                if "--type=renderer" in (read(proc, "cmdline") or "")
             ]
 
         def sandboxed(proc: Path) -> bool:
             # seccomp-bpf is applied as the renderer starts up: wait for it.
-            status = (proc / "status").read_text()
-            return bool(re.search(r"^Seccomp:\s+2$", status, re.M))
+            status = read(proc, "status")
+            return status is None or bool(re.search(r"^Seccomp:\s+2$", status, re.M))
 
         wait_until(lambda: renderers() and all(map(sandboxed, renderers())), 30, "no sandbox")
         for proc in processes_of(homes):
-            assert b"--no-sandbox" not in (proc / "cmdline").read_bytes()
-            status = (proc / "status").read_text()
+            cmdline, status = read(proc, "cmdline"), read(proc, "status")
+            if cmdline is None or status is None:
+                continue  # gone since it was listed
+            assert "--no-sandbox" not in cmdline
             uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
             assert "0" not in uids, (proc, uids)
         for proc in renderers():
-            assert os.readlink(proc / "ns" / "user") != os.readlink("/proc/self/ns/user")
-            assert os.readlink(proc / "ns" / "net") != os.readlink("/proc/self/ns/net")
+            try:
+                user, net = os.readlink(proc / "ns" / "user"), os.readlink(proc / "ns" / "net")
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            assert user != os.readlink("/proc/self/ns/user")
+            assert net != os.readlink("/proc/self/ns/net")
     finally:
         crawl.join(60)
     # Done at its time limit, the browser is gone and so is its home.
