@@ -134,16 +134,18 @@ def record_consent(
 
 def encode_ranges(ids: list[int]) -> str:
     """[1, 2, 3, 7] -> "1-3,7": compact enough to name a million rows."""
-    parts: list[str] = []
-    ids = sorted(ids)
-    i = 0
-    while i < len(ids):
-        j = i
-        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
-            j += 1
-        parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
-        i = j + 1
-    return ",".join(parts)
+    runs: list[tuple[int, int]] = []
+    for n in sorted(ids):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return format_runs(runs)
+
+
+def format_runs(runs) -> str:
+    """[(1, 3), (7, 7)] -> "1-3,7", the form verify_audit reads."""
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 # What erasure leaves of a record in the log: its leaf, and nothing that ties it to a
@@ -297,7 +299,7 @@ def purge_partitions(now: datetime | None = None) -> dict[str, int]:
                 object_repr=f"{count} records of {len(gone)} months before {cutoff:%Y-%m-%d}",
                 data={
                     "count": count,
-                    "leaves": ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs),
+                    "leaves": format_runs(runs),
                     "cutoff": cutoff.isoformat(),
                     "retention_days": longest,
                     "partitions": [partition.name for partition in gone],

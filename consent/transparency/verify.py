@@ -395,6 +395,15 @@ class _Lateness:
         return settled if row_id < settled else None
 
 
+def decode_ranges(text: object) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run that records.encode_ranges wrote ("1-3,7"); anything
+    else in the text names nothing."""
+    for part in filter(None, str(text).split(",")):
+        low, _, high = part.partition("-")
+        if low.isdigit() and (high or low).isdigit():
+            yield int(low), int(high or low)
+
+
 class _Erasures:
     """The leaves that erase and purge events say they shredded, each named by an event
     logged after it (or waiting for the sealer); an event with no salt is never sealed and
@@ -409,12 +418,10 @@ class _Erasures:
             .values_list("data", "leaf_index")
         ):
             text = data.get("leaves", "") if isinstance(data, dict) else ""
-            for part in filter(None, str(text).split(",")):
-                low, _, high = part.partition("-")
-                if low.isdigit() and (high or low).isdigit():
-                    last = int(high or low) if event is None else min(int(high or low), event - 1)
-                    if int(low) <= last:
-                        spans.append((int(low), last))
+            for low, high in decode_ranges(text):
+                last = high if event is None else min(high, event - 1)
+                if low <= last:
+                    spans.append((low, last))
         self.lows: list[int] = []
         self.highs: list[int] = []
         for first, last in sorted(spans):
@@ -449,10 +456,8 @@ class _Dropped:
                 continue
             if cutoff.tzinfo is None or cutoff > created_at - minimum:
                 continue
-            for part in filter(None, str(data.get("leaves", "")).split(",")):
-                low, _, high = part.partition("-")
-                if low.isdigit() and (high or low).isdigit():
-                    spans.append((int(low), int(high or low), int(cutoff.timestamp() * 1000)))
+            at = int(cutoff.timestamp() * 1000)
+            spans.extend((low, high, at) for low, high in decode_ranges(data.get("leaves", "")))
         spans.sort()
         self.spans = spans
         self.lows = [span[0] for span in spans]
