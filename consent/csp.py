@@ -1,8 +1,18 @@
 """The consent-aware Content-Security-Policy of an enforced site's pages.
 
-``script-src``, ``img-src``, ``connect-src`` and ``frame-src`` list our nonce and the
-hosts of the vendors in categories the visitor allows (the Required category's always),
-so a vendor tag that slipped past the banner is still blocked by the browser.
+``script-src``, ``img-src`` and ``connect-src`` list our nonce and the hosts of the
+vendors in categories the visitor allows (the Required category's always), so a vendor
+tag that slipped past the banner is still blocked by the browser. ``frame-src`` lists
+every vendor's hosts: an embed the banner holds back (a placeholder in its box) must be
+able to load in place when the visitor clicks "Load this once" or allows its category,
+and a frame cannot be let through a policy the page already has. Frames are held by the
+server's rewrite and the banner; the scripts that would build ad frames at run time are
+still held by ``script-src``.
+
+A policy cannot change once its page has loaded, so after the visitor allows a category
+in the page, what its tags load next (a script without our nonce, a pixel, a beacon) is
+blocked by the policy the page came with; the banner sees the violation and reloads the
+page once, after the decision was sent, so the tags run under the new policy.
 
 Vendor hosts are entered in the admin, so each is checked again here against the
 host-source grammar the admin validates (``host.example``, ``*.host.example``, an
@@ -47,12 +57,17 @@ def safe_hosts(hosts_by_category: Mapping[str, Iterable[str]]) -> dict[str, tupl
     return safe
 
 
-def sources(hosts: Iterable[str], platform: Iterable[str] = ()) -> dict[str, list]:
+def sources(
+    hosts: Iterable[str], platform: Iterable[str] = (), frames: Iterable[str] | None = None
+) -> dict[str, list]:
     """Sources to add per directive: our nonce, the given (allowed) vendor hosts and, on
     a site apart from the platform, the platform's origin, which serves the banner's
-    script and takes its decisions."""
+    script and takes its decisions. ``frames``: every vendor host, for ``frame-src``
+    (the allowed ones where not given)."""
     hosts = list(hosts)
     added: dict[str, list[object]] = {directive: list(hosts) for directive in DIRECTIVES}
+    if frames is not None:
+        added["frame-src"] = list(frames)
     added["script-src"].insert(0, NONCE)
     for directive in ("script-src", "connect-src"):
         added[directive].extend(platform)

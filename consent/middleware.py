@@ -185,6 +185,8 @@ class SiteRules:
             if ruleset
             else ""
         )
+        # frame-src: every vendor's hosts, so a held embed loads in place (consent.csp).
+        self.frame_hosts = tuple(dict.fromkeys(h for hosts in self.hosts.values() for h in hosts))
         self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
         self.csp_directives = policy.get("DIRECTIVES")
@@ -240,7 +242,8 @@ class SiteRules:
             return path
 
     def csp_sources(self, allowed: frozenset[str]) -> dict[str, list]:
-        """Sources to add per directive: our nonce, and the hosts of allowed vendors."""
+        """Sources to add per directive: our nonce, the hosts of allowed vendors, and
+        every vendor's in frame-src."""
         try:
             return self._sources[allowed]
         except KeyError:
@@ -250,7 +253,9 @@ class SiteRules:
                 if category == REQUIRED or category in allowed
                 for host in self.hosts.get(category, ())
             )
-            sources = self._sources[allowed] = csp.sources(hosts, self.platform_sources)
+            sources = self._sources[allowed] = csp.sources(
+                hosts, self.platform_sources, self.frame_hosts
+            )
             return sources
 
     def csp_update(self, allowed: frozenset[str]) -> "csp.FrozenDirectives":

@@ -462,7 +462,9 @@ VENDOR_HOSTS = (
     "www.youtube.com",
     "maps.google.com",
 )
-# What each vendor script does when it runs: records its name and sets its vendor's cookie.
+# What each vendor script does when it runs: records its name and sets its vendor's cookie
+# (the Google tag also sends its page view, by sendBeacon, as the real one does).
+GTAG_PAGE_VIEW = "/g/collect?v=2&en=page_view"
 VENDOR_CODE = {
     ("www.googletagmanager.com", "/gtag/js"): ("gtag", "_ga=GA1.1.1; path=/; max-age=3600"),
     ("connect.facebook.net", "/en_US/fbevents.js"): ("meta", "_fbp=fb.1.1; path=/; max-age=3600"),
@@ -548,6 +550,12 @@ def vendors() -> Iterator[Vendors]:
                 body = (
                     f"(window.__ran = window.__ran || []).push({json.dumps(name)});"
                     f"document.cookie = {json.dumps(cookie)};"
+                    + (
+                        "navigator.sendBeacon("
+                        f"'https://www.google-analytics.com{GTAG_PAGE_VIEW}');"
+                        if name == "gtag"
+                        else ""
+                    )
                 ).encode()
                 content_type = "text/javascript"
             elif path.endswith((".gif", "/tr", "/collect/")):

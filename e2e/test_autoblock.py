@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import VENDOR_COOKIES, wait_until
+from .conftest import GTAG_PAGE_VIEW, VENDOR_COOKIES, wait_until
 
 VENDOR_TAGS = {"gtag", "meta", "linkedin", "hotjar"}
 GPC = {
@@ -100,8 +100,9 @@ def test_accept_all_runs_each_tag_once_in_document_order(open_vendor_page, tag_m
     assert [path.split("?")[0] for path in visit.reached("www.facebook.com")] == [
         "/plugins/post.php"
     ]
-    # What was refused before consent is not sent afterwards.
-    assert visit.reached("www.google-analytics.com") == []
+    # What was refused before consent is not sent afterwards; the tag's own page view is.
+    wait_until(visit.page, lambda: visit.reached("www.google-analytics.com"), "the page view")
+    assert visit.reached("www.google-analytics.com") == [GTAG_PAGE_VIEW]
     assert visit.cookies() >= VENDOR_COOKIES
 
     # The next page view runs each once again, without asking.
@@ -134,7 +135,9 @@ def test_reject_all_keeps_every_vendor_host_silent(open_vendor_page, tag_manager
 
     assert visit.vendor_requests() == []
     assert visit.ran() == ["first-party"]
-    expect(visit.page.get_by_role("dialog", name="Cookie preferences", exact=True)).to_be_hidden()
+    # It decided nothing: the banner still asks.
+    assert visit.page.evaluate("Consent.get().decided") is False
+    expect(visit.page.get_by_role("dialog", name="Cookie preferences", exact=True)).to_be_visible()
 
 
 def test_gpc_keeps_every_vendor_host_silent(open_vendor_page, tag_manager):
@@ -242,17 +245,46 @@ def test_a_django_page_runs_each_tag_once_after_consent(open_vendor_page, django
     visit = open_vendor_page(django_page)
     visit.settle()
     visit.page.get_by_role("button", name="Accept all").click()
-    # The policy of this page view was written before the choice: the next one allows
-    # the vendors' hosts and arrives ungated.
-    visit.platform.wait_for_receipt(visit.consent_id())
-    visit.page.reload()
+    # The scripts held in the page run at once (they carry the page's nonce) and the
+    # embed loads in place. The page's policy was written before the choice, so it
+    # blocks the Google tag's page view; the banner then reloads the page, once the
+    # decision is stored, and the next view's policy allows the vendors' hosts.
+    visit.page.wait_for_function(
+        "() => performance.getEntriesByType('navigation')[0].type === 'reload'", timeout=10_000
+    )
     visit.settle()
     visit.wait_for("() => window.__ran.length >= 5")
-    wait_until(visit.page, lambda: visit.reached("www.youtube.com"), "the YouTube embed")
+    wait_until(visit.page, lambda: visit.reached("www.google-analytics.com"), "the page view")
 
     assert Counter(visit.ran()) == Counter([*VENDOR_TAGS, "first-party"])
-    assert visit.reached("www.youtube.com") == ["/embed/tEaPoT00001?si=TestTestTest"]
+    # One page view reached Google: the reloaded page's; the first was blocked.
+    assert visit.reached("www.google-analytics.com") == [GTAG_PAGE_VIEW]
+    # The embed loaded in place, and again on the new page (the first may be cut short).
+    wait_until(visit.page, lambda: visit.reached("www.youtube.com"), "the YouTube embed")
+    assert set(visit.reached("www.youtube.com")) == {"/embed/tEaPoT00001?si=TestTestTest"}
     assert visit.cookies() >= VENDOR_COOKIES
+    # One decision, recorded once, though the page went away as it was sent.
+    receipt = visit.platform.wait_for_receipt(visit.consent_id())
+    assert [entry["method"] for entry in receipt["history"]] == ["accept_all"]
+    assert visit.page.evaluate("localStorage['consent:queue']") == "[]"
+
+
+def test_load_this_once_on_a_django_page_loads_the_embed_in_place(open_vendor_page, django_page):
+    visit = open_vendor_page(django_page)
+    visit.settle()
+    video = visit.page.frame_locator("iframe[title='YouTube video player']")
+    video.get_by_role("button", name="Load this once").click()
+    wait_until(visit.page, lambda: visit.reached("www.youtube.com"), "the YouTube embed")
+
+    # The page's policy lets a held embed through (frame-src lists every vendor's hosts):
+    # no reload, nothing else loaded, nothing recorded.
+    assert visit.page.evaluate("performance.getEntriesByType('navigation')[0].type") == "navigate"
+    assert visit.reached("www.youtube.com") == ["/embed/tEaPoT00001?si=TestTestTest"]
+    assert [url for url in visit.vendor_requests() if "youtube" not in url] == []
+    assert visit.ran() == ["first-party"]
+    # It decided nothing: the banner still asks.
+    assert visit.page.evaluate("Consent.get().decided") is False
+    expect(visit.page.get_by_role("dialog", name="Cookie preferences", exact=True)).to_be_visible()
 
 
 # --- The snippets in the markup of a site that is not a Django one ----------------------

@@ -24,7 +24,7 @@ const save = (queue) => {
 };
 
 function send(item) {
-  fetch(item.url, {
+  return fetch(item.url, {
     method: "POST",
     keepalive: true,
     credentials: "omit",
@@ -37,10 +37,11 @@ function send(item) {
 
 const settle = (item) => save(load().filter((queued) => queued.key !== item.key));
 
+// Resolves once the platform answered (or the decision is queued to be sent again).
 export function postDecision(url, payload) {
   const item = { key: payload.decision_id, url, body: JSON.stringify(payload) };
   save(load().concat(item));
-  send(item);
+  return send(item);
 }
 
 export function retryQueued() {

@@ -5,7 +5,7 @@
 // under `node --test` as well.
 const VALUE = /^[\w&=-]{1,4096}$/;
 const NUMBER = /^\d{1,10}$/;
-const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ID = /^[\da-f]{8}(-[\da-f]{4}){3}-[\da-f]{12}$/;
 const METHOD = /^(accept_all|reject_all|custom|gpc|dnt|withdraw)$/;
 const FIELD = /^(id|v|t|m)$/;
 

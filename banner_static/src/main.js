@@ -5,7 +5,7 @@ import { readChoice, writeChoice, expireCookies } from "./cookie-store.js";
 import { optOutSignal } from "./signals.js";
 import { consentDefault, consentUpdate } from "./gcm.js";
 import { gateTags } from "./tags.js";
-import { vendorHosts } from "./autoblock.js";
+import { vendorHosts, vendorOf } from "./autoblock.js";
 import { postDecision, retryQueued } from "./api.js";
 import { pickLanguage, isRightToLeft } from "./language.js";
 import { createUI } from "./ui.js";
@@ -35,6 +35,9 @@ export default function start(config) {
   const isOn = (slug) => !!(choice && !signal && choice.on[slug]);
   const allowed = (slug) => categories.some((category) => category.slug === slug && category.required) || isOn(slug);
 
+  const hosts = vendorHosts(categories);
+  let sent;
+
   const get = () => ({
     id: id || null,
     policyVersion: config.policyVersion,
@@ -57,7 +60,7 @@ export default function start(config) {
     id = id || uuid();
     choice = { id, v: config.policyVersion, t: Math.floor(Date.now() / 1000), m: method, on: now };
     writeChoice(config.cookie, choice);
-    postDecision(endpoint, {
+    sent = postDecision(endpoint, {
       consent_id: id,
       // Lets the platform recognise this decision if it is resent after a lost answer.
       decision_id: uuid(),
@@ -91,7 +94,20 @@ export default function start(config) {
     decide,
     allow: (slug) => set({ [slug]: true }),
   });
-  const activateTags = gateTags(allowed, vendorHosts(categories), config.autoBlocking, ui.placeholder);
+  const activateTags = gateTags(allowed, hosts, config.autoBlocking, ui.placeholder);
+
+  // A Content-Security-Policy cannot change once its page has loaded (Django sites list
+  // only allowed vendors: consent.csp), so what a vendor the visitor just allowed loads
+  // is blocked by it (a pixel, a beacon, a script without our nonce). Then the page
+  // reloads once, after the decision was sent, to run under the new policy. (A site
+  // whose own policy leaves out a vendor it uses reloads once after each decision.)
+  addEventListener("securitypolicyviolation", (event) => {
+    const vendor = vendorOf(hosts, event.blockedURI);
+    if (sent && vendor && allowed(vendor[1])) {
+      sent.then(() => location.reload());
+      sent = 0;
+    }
+  });
 
   // Earlier decisions the platform has not acknowledged yet; before this view's own.
   retryQueued();
