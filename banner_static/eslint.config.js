@@ -1,6 +1,7 @@
 // `npm run lint`. The banner runs on other people's pages, so besides the recommended
 // rules: strict equality only, and no global of its own but window.Consent (its public
-// API) and window.dataLayer (Google Consent Mode's contract, see src/gcm.js).
+// API), window.dataLayer (Google Consent Mode's contract, see src/gcm.js) and window.__gpp
+// (the IAB GPP CMP API's, src/gpp.js). NOTICE and OPT_OUT are the builds' variant flags (scripts/build.mjs).
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -16,7 +17,7 @@ export default [
     files: ["src/**/*.js"],
     languageOptions: {
       sourceType: "module",
-      globals: globals.browser,
+      globals: { ...globals.browser, NOTICE: "readonly", OPT_OUT: "readonly" },
     },
     rules: {
       "no-restricted-syntax": [
@@ -24,7 +25,7 @@ export default [
         {
           selector:
             "AssignmentExpression > MemberExpression.left[object.name=/^(window|self|globalThis)$/]" +
-            ":not([property.name=/^(Consent|dataLayer)$/])",
+            ":not([property.name=/^(Consent|dataLayer|__gpp)$/])",
           message: "The banner defines no globals besides window.Consent.",
         },
       ],

@@ -28,14 +28,41 @@ from django.urls import reverse
 from . import models as m
 from .regions import Region, choose
 from .rules import CookieRule
-from .ruleset import InvalidRules, SiteRuleSet
-from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
+from .ruleset import OPT_IN, InvalidRules, SiteRuleSet
+from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXTS
 
 log = logging.getLogger(__name__)
 BANNER_FILE = Path(settings.BASE_DIR) / "banner_static" / "dist" / "banner.js"
+# The build per privacy model (banner_static/scripts/build.mjs): the notice is only in the
+# notice-only and opt-out ones, the "Your Privacy Choices" link and the GPP API only in
+# the opt-out one.
+BANNER_FILES = {
+    OPT_IN: BANNER_FILE,
+    "opt_out": BANNER_FILE.with_name("banner-optout.js"),
+    "notice": BANNER_FILE.with_name("banner-notice.js"),
+}
 MISSING = "missing"
 MISSING_TTL = 60
 BUNDLE_TTL = 24 * 3600
+
+
+@dataclass(frozen=True)
+class ScriptVariant:
+    script: bytes = field(repr=False)
+    etag: str
+    gzipped: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, config: dict, model: str) -> "ScriptVariant":
+        config_json = json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode()
+        # "</" would end an inline <script> early if a site ever inlines the response.
+        script = banner_code(model) + b"(" + config_json.replace(b"</", b"<\\/") + b");\n"
+        return cls(
+            script,
+            '"s-' + hashlib.sha256(script).hexdigest()[:32] + '"',
+            # Compressed once here, not per request: the script is the hottest response.
+            gzip.compress(script, 9, mtime=0),
+        )
 
 
 @dataclass
@@ -67,11 +94,27 @@ class SiteBundle:
     # False only in a bundle cached by an older release, which is rebuilt.
     rules_built: bool = False
     privacy_rules: dict[str, str] | None = field(default=None, repr=False)
-    privacy_default: str = "opt_in"
+    privacy_default: str = OPT_IN
+    # The script served to visitors under each other privacy model than the default's
+    # (script, script_etag, script_gzip above).
+    variants: dict[str, "ScriptVariant"] = field(default_factory=dict, repr=False)
 
     def privacy_model_for(self, region: Region) -> tuple[str, str]:
         """(model, the region code it was chosen by, "" for the site's default)."""
         return choose(self.privacy_rules or {}, self.privacy_default, region)
+
+    @property
+    def regional(self) -> bool:
+        """Whether visitors get another script depending on where they are."""
+        return bool(self.variants)
+
+    def script_for(self, region: Region) -> "ScriptVariant":
+        """The script for a visitor in ``region``: its privacy model's variant."""
+        model, _ = self.privacy_model_for(region)
+        variant = self.variants.get(model)
+        if variant is not None:
+            return variant
+        return ScriptVariant(self.script, self.script_etag, self.script_gzip)
 
     def hash_for_language(self, language: str) -> str:
         return self.texts_hash.get(language) or self.texts_hash[self.default_language]
@@ -84,22 +127,27 @@ class SiteBundle:
         return base if base in self.texts_hash else self.default_language
 
 
-@lru_cache(maxsize=1)
-def _banner_code(mtime: float) -> bytes:
-    return BANNER_FILE.read_bytes().strip().rstrip(b";")
+@lru_cache(maxsize=4)
+def _banner_code(path: Path, mtime: float) -> bytes:
+    return path.read_bytes().strip().rstrip(b";")
 
 
-def banner_code() -> bytes:
+def banner_code(model: str = OPT_IN) -> bytes:
+    """The built banner for a privacy model: opt-in's has no notice and no GPP code."""
+    path = BANNER_FILES.get(model, BANNER_FILE)
     try:
-        return _banner_code(BANNER_FILE.stat().st_mtime)
+        return _banner_code(path, path.stat().st_mtime)
     except FileNotFoundError:
         raise ImproperlyConfigured(
-            f"{BANNER_FILE} is missing: build the banner (see README, 'The banner')."
+            f"{path} is missing: build the banner (see README, 'The banner')."
         ) from None
 
 
 def banner_fingerprint() -> str:
-    return hashlib.sha256(banner_code()).hexdigest()[:12]
+    digest = hashlib.sha256()
+    for model in sorted(BANNER_FILES):
+        digest.update(banner_code(model))
+    return digest.hexdigest()[:12]
 
 
 def cache_key(site_key: str) -> str:
@@ -144,7 +192,9 @@ def _cookie_entry(cookie: m.CookieDefinition) -> dict:
     return entry
 
 
-def _ruleset(site: m.Site, policy_version: int, categories, rules, hosts) -> SiteRuleSet | None:
+def _ruleset(
+    site: m.Site, policy_version: int, categories, rules, hosts, privacy_rules
+) -> SiteRuleSet | None:
     """What the middleware enforces; None (enforcement fails closed, the banner is still
     served) when the database holds values no validation let in, e.g. written by SQL."""
     try:
@@ -156,6 +206,8 @@ def _ruleset(site: m.Site, policy_version: int, categories, rules, hosts) -> Sit
             rules,
             hosts,
             auto_blocking=site.auto_blocking,
+            privacy_rules=privacy_rules,
+            privacy_default=site.default_privacy_model,
         )
     except InvalidRules as exc:
         log.warning(
@@ -221,8 +273,16 @@ def build_bundle(site: m.Site) -> SiteBundle:
         "texts": texts,
     }
     config_json = json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode()
-    # "</" would end an inline <script> early if a site ever inlines the response.
-    script = banner_code() + b"(" + config_json.replace(b"</", b"<\\/") + b");\n"
+    privacy_rules = {
+        code: rule.privacy_model for rule in site.regional_rules.all() for code in rule.codes()
+    }
+    # The script's own copy leaves out what the banner never reads (its URL names the site).
+    inlined = {k: v for k, v in config.items() if k != "site"}
+    variants = {
+        model: ScriptVariant.of(variant_config(inlined, model), model)
+        for model in {site.default_privacy_model, *privacy_rules.values()}
+    }
+    default = variants.pop(site.default_privacy_model)
 
     hosts: dict[str, list[str]] = {}
     for vendor in vendors:
@@ -244,18 +304,34 @@ def build_bundle(site: m.Site) -> SiteBundle:
         default_language=site.default_language,
         config_json=config_json,
         config_etag='"c-' + hashlib.sha256(config_json).hexdigest()[:32] + '"',
-        script=script,
-        script_etag='"s-' + hashlib.sha256(script).hexdigest()[:32] + '"',
+        script=default.script,
+        script_etag=default.etag,
         banner=banner_fingerprint(),
-        # Compressed once here, not per request: the script is the hottest response.
-        script_gzip=gzip.compress(script, 9, mtime=0),
-        ruleset=_ruleset(site, policy_version, categories, rules, hosts),
+        script_gzip=default.gzipped,
+        ruleset=_ruleset(site, policy_version, categories, rules, hosts, privacy_rules),
         rules_built=True,
-        privacy_rules={
-            code: rule.privacy_model for rule in site.regional_rules.all() for code in rule.codes()
-        },
+        privacy_rules=privacy_rules,
         privacy_default=site.default_privacy_model,
+        variants=variants,
     )
+
+
+def variant_config(config: dict, model: str) -> dict:
+    """The banner's config for visitors under ``model``: opt-in's as it is; the others
+    say which model applies and carry the notice's words."""
+    if model == OPT_IN:
+        return config
+    notice = NOTICE_TEXTS[model]
+    # The notice takes the question's place: its words are not sent.
+    unused = {"title", "body"} | ({"customise"} if model == "opt_out" else set())
+    texts = {
+        language: {
+            **{k: v for k, v in words.items() if k not in unused},
+            **notice.get(language.split("-")[0].lower(), notice["en"]),
+        }
+        for language, words in config["texts"].items()
+    }
+    return {**config, "model": model, "texts": texts}
 
 
 # Each process keeps the bundles it used. It checks them against a small stamp in the

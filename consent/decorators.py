@@ -1,8 +1,12 @@
 """View decorators for sites that enforce consent server-side."""
 
-from django.views.decorators.vary import vary_on_headers
+from collections.abc import Callable
+from functools import wraps
 
-from .middleware import VARY
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import patch_vary_headers
+
+from .middleware import current_rules
 
 # ConsentMiddleware adds Vary on the way out, after a per-view cache_page has already
 # stored the response. A view that caches itself and reads consent (ifconsent,
@@ -11,4 +15,16 @@ from .middleware import VARY
 #     @cache_page(60)
 #     @vary_on_consent
 #     def product(request): ...
-vary_on_consent = vary_on_headers(*VARY)
+#
+# The same headers as the middleware's: the consent cookie and the signals, and the
+# region's headers where the site's rules differ by region.
+
+
+def vary_on_consent(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        patch_vary_headers(response, current_rules().vary)
+        return response
+
+    return wrapped

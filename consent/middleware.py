@@ -42,9 +42,9 @@ the pages' ``script-src`` and ``connect-src`` (the banner loads from it and post
 With no rules at all it fails closed (``SiteRules``).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.apps import apps
 from django.conf import settings
@@ -53,7 +53,7 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-from . import csp, remote
+from . import csp, regions, remote
 from .autoblock import gate_response
 from .choice import StoredChoice, stored_value
 from .cookies import (
@@ -64,7 +64,7 @@ from .cookies import (
     remove_unallowed_cookies,
 )
 from .rules import REQUIRED, CookieRule, Signals, category_for_cookie, is_allowed, is_refused
-from .ruleset import SiteRuleSet
+from .ruleset import OPT_IN, SiteRuleSet
 
 VARY = ("Cookie", "Sec-GPC", "DNT", "ADPC")
 VARY_HEADER = ", ".join(VARY)
@@ -81,6 +81,7 @@ class ConsentState(NamedTuple):
     signals: Signals
     allowed: frozenset[str]  # optional categories the visitor allows
     refused: frozenset[str]  # refused by a signal or an explicit 0; no choice is neither
+    model: str = OPT_IN  # the privacy model that applies where the visitor is
 
 
 class VisitorConsent:
@@ -118,6 +119,7 @@ class VisitorConsent:
             meta.get("HTTP_SEC_GPC", ""),
             meta.get("HTTP_DNT", ""),
             meta.get("HTTP_ADPC", ""),
+            rules.model_for(meta),
         )
         return rules
 
@@ -125,8 +127,18 @@ class VisitorConsent:
         self.consulted = True
         state = self.state
         return is_allowed(
-            category, state.choice.categories if state.choice else None, state.signals
+            category,
+            state.choice.categories if state.choice else None,
+            state.signals,
+            state.model != OPT_IN,
         )
+
+    @property
+    def privacy_model(self) -> str:
+        """What no answer means for this visitor: "opt_in", "opt_out" or "notice"
+        (the site's regional rules, for the region the trusted proxy names)."""
+        self.consulted = True
+        return self.state.model
 
     @property
     def choices(self) -> dict[str, bool]:
@@ -165,6 +177,7 @@ class SiteRules:
     whatever CONSENT_UNKNOWN_COOKIES says."""
 
     def __init__(self, ruleset: SiteRuleSet | None, platform_origin: str = "") -> None:
+        self.ruleset = ruleset
         self.fingerprint = ruleset.etag if ruleset else None
         self.cookie_name = ruleset.cookie_name if ruleset else "consent"
         # Without rules no choice can be current (no stored version is negative).
@@ -190,15 +203,28 @@ class SiteRules:
         self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
         self.csp_directives = policy.get("DIRECTIVES")
-        self._states: dict[tuple[str, str, str, str], ConsentState] = {}
+        self._states: dict[tuple[str, str, str, str, str], ConsentState] = {}
+        # What no answer means depends on the region: answers vary on its headers.
+        self.vary = (*VARY, *regions.vary_headers()) if ruleset and ruleset.regional else VARY
+        self.vary_header = ", ".join(self.vary)
         self._categories: dict[str, str | None] = {}
         self._paths: dict[CookieRule, str | None] = {}
         self._sources: dict[frozenset[str], dict[str, list]] = {}
         self._updates: dict[frozenset[str], csp.FrozenDirectives] = {}
 
-    def state_for(self, stored: str, gpc: str, dnt: str, adpc: str = "") -> ConsentState:
-        """The consent state for a consent cookie value and the signal headers."""
-        key = (stored, gpc, dnt, adpc)
+    def model_for(self, meta: Mapping[str, Any]) -> str:
+        """The privacy model for a request: the site's default unless its rules differ
+        by region, then the rule for the region the trusted proxy's headers name."""
+        if self.ruleset is None or not self.ruleset.regional:
+            return self.ruleset.privacy_default if self.ruleset else OPT_IN
+        return self.ruleset.model_for(regions.from_meta(meta))
+
+    def state_for(
+        self, stored: str, gpc: str, dnt: str, adpc: str = "", model: str = OPT_IN
+    ) -> ConsentState:
+        """The consent state for a consent cookie value, the signal headers and the
+        privacy model (what no answer means)."""
+        key = (stored, gpc, dnt, adpc, model)
         try:
             return self._states[key]
         except KeyError:
@@ -213,11 +239,13 @@ class SiteRules:
             choice = None
         choices = choice.categories if choice else None
         optional = self.optional_categories
+        default = model != OPT_IN
         state = ConsentState(
             choice,
             signals,
-            frozenset(c for c in optional if is_allowed(c, choices, signals)),
+            frozenset(c for c in optional if is_allowed(c, choices, signals, default)),
             frozenset(c for c in optional if is_refused(c, choices, signals)),
+            model,
         )
         if len(self._states) < MEMO_LIMIT:
             self._states[key] = state
@@ -381,8 +409,9 @@ class ConsentMiddleware:
                     gate_response(response, consent.rules.hosts, allowed)
                     varies = True
         if varies:
+            rules = consent.rules
             if "Vary" in response:
-                patch_vary_headers(response, VARY)
+                patch_vary_headers(response, rules.vary)
             else:
-                response.headers["Vary"] = VARY_HEADER
+                response.headers["Vary"] = rules.vary_header
         return response

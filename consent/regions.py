@@ -14,10 +14,11 @@ a subdivision wins over one for its country, which wins over the site's default.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-import pycountry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
@@ -62,8 +63,15 @@ def parse_codes(text: str) -> list[str]:
 
 @cache
 def is_known(code: str) -> bool:
+    """Whether ``code`` is an ISO 3166 country or subdivision. A site that installs the
+    enforcement alone (no pycountry) checks the grammar only: a code that is none matches
+    no rule, so the site's default applies to it."""
     if not CODE.fullmatch(code):
         return False
+    try:
+        import pycountry
+    except ImportError:
+        return True
     if "-" in code:
         return pycountry.subdivisions.get(code=code) is not None
     return pycountry.countries.get(alpha_2=code) is not None
@@ -82,13 +90,13 @@ class Region:
         return self.subdivision or self.country
 
 
-def _header(meta: dict, name: str) -> str:
+def _header(meta: Mapping[str, Any], name: str) -> str:
     if not name:
         return ""
     return str(meta.get("HTTP_" + name.upper().replace("-", "_"), "")).strip().upper()
 
 
-def from_meta(meta: dict) -> Region:
+def from_meta(meta: Mapping[str, Any]) -> Region:
     """The visitor's region from the trusted headers the settings name; Region() when
     none is named or the value is not a code (Cloudflare's "XX" unknown and "T1" Tor
     included)."""

@@ -128,15 +128,19 @@ class CookieRule:
         return cookie_name == self.name
 
 
-def is_allowed(category: str, choices: Mapping[str, bool] | None, signals: Signals) -> bool:
+def is_allowed(
+    category: str, choices: Mapping[str, bool] | None, signals: Signals, default: bool = False
+) -> bool:
     """Required is always allowed. GPC and DNT are opt-outs of sale/sharing and targeted
-    advertising (CPRA regs §7025): they override any stored opt-in. Otherwise only an
-    explicit stored yes allows a category; no choice means no."""
+    advertising (CPRA regs §7025): they override any stored opt-in. Otherwise the stored
+    answer; no answer means ``default``: no under opt-in, yes under the opt-out and
+    notice-only models (consent.ruleset)."""
     if category == REQUIRED:
         return True
     if signals.opt_out:
         return False
-    return bool(choices and choices.get(category) is True)
+    answer = choices.get(category) if choices else None
+    return default if answer is None else answer is True
 
 
 def is_refused(category: str, choices: Mapping[str, bool] | None, signals: Signals) -> bool:

@@ -11,7 +11,12 @@ The document (JSON, one line)::
     {"site": "demo", "policyVersion": 2, "cookieName": "consent",
      "categories": [{"slug": "required", "required": true}, {"slug": "functional"}, ...],
      "cookies": [{"name": "_ga_*", "category": "functional", "domain": "", "path": "/"}],
-     "hosts": {"functional": ["www.googletagmanager.com"], ...}}
+     "hosts": {"functional": ["www.googletagmanager.com"], ...},
+     "privacy": {"default": "opt_in", "rules": {"US-CA": "opt_out", "DE": "opt_in"}}}
+
+``privacy`` (only when some region gets another model than opt-in) says what no answer
+means where: under opt-in nothing optional is allowed before the visitor says yes; under
+opt-out and notice-only every category is, until the visitor or a signal says no.
 
 Cookies keep the platform's order (exact names win over patterns, then the first pattern
 that matches). What comes over the network is input: ``parse`` refuses the whole document
@@ -30,6 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .regions import CODE as REGION_CODE
+from .regions import Region, choose
 from .rules import REQUIRED, CookieRule
 from .validators import NAME_CHARACTER, SITE_KEY
 
@@ -42,6 +49,10 @@ MAX_TEXT = 300
 SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 COOKIE_NAME = re.compile(rf"{NAME_CHARACTER}{{1,200}}")
 SITE = re.compile(SITE_KEY)
+# The privacy models (consent.models.PrivacyModel); under every one but opt-in, no answer
+# allows every category.
+OPT_IN = "opt_in"
+MODELS = frozenset({OPT_IN, "opt_out", "notice"})
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +76,17 @@ class SiteRuleSet:
     etag: str
     # The middleware gates vendor tags in the site's HTML (consent.autoblock).
     auto_blocking: bool = False
+    # The privacy model per region code, and elsewhere (consent.regions.choose).
+    privacy_rules: Mapping[str, str] = field(default_factory=dict)
+    privacy_default: str = OPT_IN
+
+    @property
+    def regional(self) -> bool:
+        """Whether what no answer means depends on where the visitor is."""
+        return any(model != self.privacy_default for model in self.privacy_rules.values())
+
+    def model_for(self, region: Region) -> str:
+        return choose(dict(self.privacy_rules), self.privacy_default, region)[0]
 
     @classmethod
     def of(
@@ -76,6 +98,8 @@ class SiteRuleSet:
         rules: Iterable[CookieRule],
         hosts_by_category: Mapping[str, Iterable[str]],
         auto_blocking: bool = False,
+        privacy_rules: Mapping[str, str] | None = None,
+        privacy_default: str = OPT_IN,
     ) -> "SiteRuleSet":
         """The rules of a site, from the platform's models. A value no site would accept
         (a row stored before the admin held it to a grammar) is left out with a warning:
@@ -111,6 +135,9 @@ class SiteRuleSet:
         }
         if auto_blocking:
             document["autoBlocking"] = True
+        privacy_rules = dict(privacy_rules or {})
+        if privacy_default != OPT_IN or any(m != OPT_IN for m in privacy_rules.values()):
+            document["privacy"] = {"default": privacy_default, "rules": privacy_rules}
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         return cls.parse(body, site)
 
@@ -173,6 +200,17 @@ class SiteRuleSet:
         if auto_blocking not in (True, False):
             raise InvalidRules("autoBlocking is not true or false")
 
+        privacy = data.get("privacy", {"default": OPT_IN, "rules": {}})
+        privacy_default = privacy.get("default") if isinstance(privacy, dict) else None
+        if not isinstance(privacy_default, str) or privacy_default not in MODELS:
+            raise InvalidRules("privacy has no default model")
+        privacy_rules = _items(privacy, "rules", dict)
+        if not all(
+            isinstance(code, str) and REGION_CODE.fullmatch(code) and model in MODELS
+            for code, model in privacy_rules.items()
+        ):
+            raise InvalidRules("privacy is not a privacy model per region code")
+
         digest = hashlib.sha256(document).hexdigest()[:32]
         return cls(
             site=site,
@@ -185,6 +223,8 @@ class SiteRuleSet:
             document=document,
             etag=f'"r-{digest}"',
             auto_blocking=auto_blocking,
+            privacy_rules=privacy_rules,
+            privacy_default=privacy_default,
         )
 
 

@@ -176,6 +176,71 @@ DEFAULT_TEXTS: dict[str, dict] = {
     },
 }
 
+# The words only the opt-out and notice-only models' banner says (consent.bundles,
+# variant_config): its notice, the "Your Privacy Choices" link, and the opt-out status in
+# the wording of the CCPA regulations, §7025(c)(6).
+_OPT_OUT = {
+    "en": {
+        "noticeTitle": "Your privacy",
+        "noticeBody": "We use cookies to run this site, to measure its use and for "
+        "advertising. You can opt out of the sale or sharing of your personal information "
+        "and of targeted advertising at any time under Your Privacy Choices.",
+        "ok": "OK",
+        "optOut": "Opt out",
+        "choices": "Your Privacy Choices",
+        "honoured": "Opt-Out Request Honored",
+    },
+    "de": {
+        "noticeTitle": "Ihre Privatsphäre",
+        "noticeBody": "Wir verwenden Cookies, um diese Website zu betreiben, ihre Nutzung zu "
+        "messen und für Werbung. Sie können dem Verkauf oder der Weitergabe Ihrer Daten und "
+        "gezielter Werbung jederzeit unter „Ihre Datenschutzoptionen“ widersprechen.",
+        "ok": "OK",
+        "optOut": "Widersprechen",
+        "choices": "Ihre Datenschutzoptionen",
+    },
+    "fr": {
+        "noticeTitle": "Votre vie privée",
+        "noticeBody": "Nous utilisons des cookies pour faire fonctionner ce site, mesurer "
+        "son utilisation et pour la publicité. Vous pouvez vous opposer à tout moment à la "
+        "vente ou au partage de vos données et à la publicité ciblée sous « Vos choix de "
+        "confidentialité ».",
+        "ok": "OK",
+        "optOut": "M'opposer",
+        "choices": "Vos choix de confidentialité",
+    },
+    "es": {
+        "noticeTitle": "Su privacidad",
+        "noticeBody": "Usamos cookies para que este sitio funcione, medir su uso y para "
+        "publicidad. Puede oponerse en cualquier momento a la venta o el intercambio de sus "
+        "datos y a la publicidad dirigida en Sus opciones de privacidad.",
+        "ok": "Aceptar",
+        "optOut": "Oponerme",
+        "choices": "Sus opciones de privacidad",
+    },
+}
+_NOTICE_BODY = {
+    "en": "We use cookies to run this site, to remember your choices and to improve it. "
+    "You can change which you allow at any time under Cookie Preferences.",
+    "de": "Wir verwenden Cookies, um diese Website zu betreiben, Ihre Auswahl zu speichern "
+    "und sie zu verbessern. Unter Cookie-Einstellungen können Sie das jederzeit ändern.",
+    "fr": "Nous utilisons des cookies pour faire fonctionner ce site, retenir vos choix et "
+    "l'améliorer. Vous pouvez modifier cela à tout moment dans Préférences de cookies.",
+    "es": "Usamos cookies para que este sitio funcione, recordar sus elecciones y "
+    "mejorarlo. Puede cambiarlo en cualquier momento en Preferencias de cookies.",
+}
+NOTICE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
+    "opt_out": _OPT_OUT,
+    "notice": {
+        language: {
+            "noticeTitle": words["noticeTitle"],
+            "noticeBody": _NOTICE_BODY[language],
+            "ok": words["ok"],
+        }
+        for language, words in _OPT_OUT.items()
+    },
+}
+
 # BannerText field -> key in the banner's texts.
 BANNER_TEXT_FIELDS = {
     "title": "title",

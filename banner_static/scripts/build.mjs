@@ -1,4 +1,8 @@
-// Builds dist/banner.js: one minified function expression `(function(config){...})`.
+// Builds one minified function expression `(function(config){...})` per privacy model:
+// dist/banner.js (opt-in), dist/banner-notice.js (notice-only: the notice instead of the
+// question) and dist/banner-optout.js (the notice, the "Your Privacy Choices" link and the
+// GPP API). NOTICE and OPT_OUT are constants in each build, so esbuild drops the code a
+// model does not use: opt-in visitors never download the notice or GPP.
 // The script endpoint appends `(` + the site's config JSON + `);`, so the served file
 // runs the banner with its configuration and needs no build at request time.
 // esbuild bundles the modules and inlines the CSS; terser then compresses the bundle
@@ -11,7 +15,13 @@ import { fileURLToPath } from "node:url";
 
 const dir = fileURLToPath(new URL("..", import.meta.url));
 
-export async function bundle() {
+export const VARIANTS = {
+  "banner.js": { NOTICE: false, OPT_OUT: false },
+  "banner-notice.js": { NOTICE: true, OPT_OUT: false },
+  "banner-optout.js": { NOTICE: true, OPT_OUT: true },
+};
+
+export async function bundle(flags = VARIANTS["banner.js"]) {
   const css = await transform(await readFile(dir + "src/banner.css", "utf8"), { loader: "css", minify: true });
   const inlineCss = {
     name: "inline-css",
@@ -28,6 +38,7 @@ export async function bundle() {
     legalComments: "none",
     write: false,
     plugins: [inlineCss],
+    define: Object.fromEntries(Object.entries(flags).map(([name, on]) => [name, String(on)])),
     // `config` is the wrapping function's parameter, so the banner defines no globals.
     banner: { js: "(function(config){" },
     footer: { js: "})" },
@@ -44,5 +55,5 @@ export async function bundle() {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await mkdir(dir + "dist", { recursive: true });
-  await writeFile(dir + "dist/banner.js", await bundle());
+  for (const [name, flags] of Object.entries(VARIANTS)) await writeFile(dir + "dist/" + name, await bundle(flags));
 }

@@ -5,16 +5,15 @@ import { pickChoice } from "./choice.js";
 export const readChoice = (name) => pickChoice(document.cookie, name);
 
 // `on` maps every optional category slug to a boolean.
+// How long a choice lasts, in seconds: consentDays when it allows anything, else
+// refusalDays (a refusal is not asked again before then).
+export const lifetime = (cookie, choice) =>
+  (Object.values(choice.on).includes(true) ? cookie.consentDays : cookie.refusalDays) * 86400;
+
 export function writeChoice(cookie, choice) {
-  const anyOn = Object.values(choice.on).includes(true);
   let value = `id=${choice.id}&v=${choice.v}&t=${choice.t}&m=${choice.m}`;
   for (const slug in choice.on) value += `&${slug}=${choice.on[slug] ? 1 : 0}`;
-  setCookie(
-    cookie.name + "=" + value,
-    (anyOn ? cookie.consentDays : cookie.refusalDays) * 86400,
-    "/",
-    cookie.domain,
-  );
+  setCookie(cookie.name + "=" + value, lifetime(cookie, choice), "/", cookie.domain);
 }
 
 function setCookie(nameValue, maxAge, path, domain) {

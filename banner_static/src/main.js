@@ -1,7 +1,7 @@
 // Wires the modules together: reads the stored choice and the opt-out signals, sets
 // Google Consent Mode's defaults before any gated tag can run, gates the tags, shows the
 // banner when a decision is needed and exposes window.Consent.
-import { readChoice, writeChoice, expireCookies } from "./cookie-store.js";
+import { readChoice, writeChoice, expireCookies, lifetime } from "./cookie-store.js";
 import { optOutSignal } from "./signals.js";
 import { consentDefault, consentUpdate } from "./gcm.js";
 import { gateTags } from "./tags.js";
@@ -9,6 +9,7 @@ import { vendorHosts, vendorOf } from "./autoblock.js";
 import { postDecision, retryQueued } from "./api.js";
 import { pickLanguage, isRightToLeft } from "./language.js";
 import { createUI } from "./ui.js";
+import { startGpp } from "./gpp.js";
 import { has } from "./untrusted.js";
 
 const uuid = () =>
@@ -29,10 +30,15 @@ export default function start(config) {
   // A choice made under an older policy version no longer counts: nothing optional runs
   // until the visitor decides again. Neither does one a signal made once the signal is
   // gone: the visitor never chose. The consent id is kept so the records stay linked.
-  let choice = stored && stored.v === config.policyVersion && (signal || !/^(gpc|dnt)$/.test(stored.m)) ? stored : null;
+  // A choice lasts as long as its cookie, by its own clock too: a refusal refusalDays (not
+  // asked again before), anything allowed consentDays.
+  let choice = stored && stored.v === config.policyVersion && (signal || !/^(gpc|dnt)$/.test(stored.m)) &&
+    Date.now() / 1e3 - stored.t < lifetime(config.cookie, stored) ? stored : null;
   let id = stored && stored.id;
 
-  const isOn = (slug) => !!(choice && !signal && choice.on[slug]);
+  // No answer means no under opt-in (banner.js); yes under the notice-only and opt-out
+  // models (banner-notice.js, banner-optout.js), until the visitor or a signal says no.
+  const isOn = (slug) => !signal && (choice ? !!choice.on[slug] : NOTICE);
   const allowed = (slug) => categories.some((category) => category.slug === slug && category.required) || isOn(slug);
 
   const hosts = vendorHosts(categories);
@@ -52,32 +58,33 @@ export default function start(config) {
     // An opt-out signal overrides everything: the only decision recorded is the signal's.
     if (signal && method !== signal) return;
     const ran = optional.filter(allowed);
-    const before = (choice || stored || { on: {} }).on;
+    const before = (choice || stored || { on: NOTICE ? Object.fromEntries(optional.map((slug) => [slug, true])) : {} }).on;
     // No prototype: "__proto__" is a slug like any other, and an unknown key is no yes.
-    const now = Object.create(null);
-    for (const slug of optional) now[slug] = !signal && (on ? has(on, slug) && !!on[slug] : true);
-    if (method === "custom" && ran.some((slug) => !now[slug])) method = "withdraw";
+    const next = Object.create(null);
+    for (const slug of optional) next[slug] = !signal && (on ? has(on, slug) && !!on[slug] : true);
+    if (method === "custom" && ran.some((slug) => !next[slug])) method = "withdraw";
     id = id || uuid();
-    choice = { id, v: config.policyVersion, t: Math.floor(Date.now() / 1000), m: method, on: now };
+    choice = { id, v: config.policyVersion, t: Math.floor(Date.now() / 1000), m: method, on: next };
     writeChoice(config.cookie, choice);
     sent = postDecision(endpoint, {
       consent_id: id,
       // Lets the platform recognise this decision if it is resent after a lost answer.
       decision_id: uuid(),
-      categories: now,
+      categories: next,
       policy_version: config.policyVersion,
       method,
       language: lang,
       page_url: location.href,
     });
     consentUpdate(allowed);
+    if (OPT_OUT) gppUpdate();
     activateTags();
-    const off = optional.filter((slug) => has(before, slug) && before[slug] && !now[slug]);
+    const off = optional.filter((slug) => has(before, slug) && before[slug] && !next[slug]);
     if (off.length) {
       expireCookies(categories.filter((category) => off.includes(category.slug)).flatMap((category) => category.cookies), config.cookie.domain);
     }
     ui.render(true);
-    if (ran.some((slug) => !now[slug])) ui.offerReload();
+    if (ran.some((slug) => !next[slug])) ui.offerReload();
     document.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
   }
 
@@ -113,8 +120,13 @@ export default function start(config) {
   retryQueued();
   addEventListener("online", retryQueued);
 
+  // GPP's US National section, where the opt-out model applies: kept in step with every
+  // decision and signal.
+  const gpp = OPT_OUT && startGpp(1);
+  const gppUpdate = () => gpp({ notice: true, optOut: !allowed("advertising"), gpc: signal === "gpc" });
+  if (OPT_OUT) gppUpdate();
   if (signal && !(choice && choice.m === signal)) decide({}, signal);
-  else if (choice) consentUpdate(allowed);
+  else if (choice || NOTICE) consentUpdate(allowed);
   ui.render(!!(choice || signal));
 
   // Any [data-consent-open] element reopens the preferences, also from the keyboard when

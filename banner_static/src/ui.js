@@ -7,9 +7,32 @@
 // Esc and gives focus back to whatever opened it.
 import { h } from "./dom.js";
 import { has, webUrl } from "./untrusted.js";
-import css from "./banner.css";
+import banner from "./banner.css";
+
+// The opt-out link's icon and status line: only in banner-optout.js.
+const css = OPT_OUT ? banner + ".icon{vertical-align:middle}.status{display:block;font-size:.85em}" : banner;
 
 const FOCUSABLE = "button,input:not(:disabled),a[href],summary";
+
+// The California Privacy Protection Agency's opt-out icon: a blue and white toggle, a
+// check on the white side and a cross on the blue. Decorative: the link's text says it.
+const SVG = "http://www.w3.org/2000/svg";
+function privacyChoicesIcon() {
+  const svg = (tag, attributes, ...children) => {
+    const element = document.createElementNS(SVG, tag);
+    for (const name in attributes) element.setAttribute(name, attributes[name]);
+    element.append(...children);
+    return element;
+  };
+  return svg(
+    "svg",
+    { viewBox: "0 0 30 14", width: 30, height: 14, "aria-hidden": "true", class: "icon" },
+    svg("rect", { x: 0.5, y: 0.5, width: 29, height: 13, rx: 6.5, fill: "#fff", stroke: "#06f" }),
+    svg("path", { d: "M17 .5h6a6.5 6.5 0 0 1 0 13H13z", fill: "#06f" }),
+    svg("path", { d: "M5 7.2l2.3 2.3L12 4.8", fill: "none", stroke: "#06f", "stroke-width": 1.6 }),
+    svg("path", { d: "M19.5 4.5l5 5m0-5l-5 5", fill: "none", stroke: "#fff", "stroke-width": 1.6 }),
+  );
+}
 
 export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide, allow }) {
   // The banner's shadow root and each placeholder's document get the one stylesheet.
@@ -31,16 +54,42 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   const privacyLink = webUrl(config.privacyUrl) && h("a", { href: config.privacyUrl }, texts.privacy);
   let opener;
 
+  // Notice-only and opt-out models (banner-notice.js, banner-optout.js): a notice instead
+  // of a question, and under opt-out a "Your Privacy Choices" link, with the CPPA's
+  // opt-out icon, always shown.
+  let dismissed;
+  if (NOTICE) {
+    try {
+      dismissed = localStorage["consent:notice"];
+    } catch {
+      // Storage blocked: the notice shows on every page until the visitor decides.
+    }
+  }
   const bar = h(
     "div",
     { class: "bar", role: "dialog", "aria-labelledby": "banner-title", "aria-describedby": "banner-body", tabindex: -1, hidden: true },
-    h("div", { class: "text" }, h("h2", { id: "banner-title" }, texts.title), h("p", { id: "banner-body" }, texts.body, " ", privacyLink)),
+    h("div", { class: "text" }, h("h2", { id: "banner-title" }, NOTICE ? texts.noticeTitle : texts.title), h("p", { id: "banner-body" }, NOTICE ? texts.noticeBody : texts.body, " ", privacyLink)),
     h(
       "div",
       { class: "buttons" },
-      button(texts.acceptAll, () => decide(null, "accept_all")),
-      button(texts.rejectAll, () => decide({}, "reject_all")),
-      button(texts.customise, () => open(), "secondary"),
+      NOTICE
+        ? [
+          button(texts.ok, () => {
+            try {
+              localStorage["consent:notice"] = dismissed = 1;
+            } catch {
+              // Storage blocked: hidden on this page only.
+            }
+            render(false);
+          }),
+          OPT_OUT && button(texts.optOut, () => decide({ ...Object.fromEntries(config.categories.map(({ slug }) => [slug, isOn(slug)])), advertising: false }, "custom")),
+          button(OPT_OUT ? texts.choices : texts.customise, () => open(), "secondary"),
+        ]
+        : [
+          button(texts.acceptAll, () => decide(null, "accept_all")),
+          button(texts.rejectAll, () => decide({}, "reject_all")),
+          button(texts.customise, () => open(), "secondary"),
+        ],
     ),
   );
 
@@ -104,7 +153,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   const dialog = h(
     "div",
     { class: "dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "preferences-title", tabindex: -1, onkeydown: trapKeys },
-    h("div", { class: "header" }, h("h2", { id: "preferences-title" }, texts.preferences), closeButton(() => close())),
+    h("div", { class: "header" }, h("h2", { id: "preferences-title" }, (OPT_OUT && texts.choices) || texts.preferences), closeButton(() => close())),
     signal && h("p", { class: "note", role: "status" }, texts.honoured),
     h("p", {}, texts.body, " ", privacyLink && privacyLink.cloneNode(true)),
     sections,
@@ -121,7 +170,12 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
     ),
   );
   const overlay = h("div", { class: "overlay", hidden: true, onclick: (event) => event.target === overlay && close() }, dialog);
-  const reopenButton = config.button && h("button", { class: "reopen", "aria-haspopup": "dialog", onclick: () => open() }, texts.preferences);
+  // The opt-out model's link is the law's, whatever the site set: always there.
+  const reopenButton = (config.button || OPT_OUT) && h(
+    "button",
+    { class: "reopen", "aria-haspopup": "dialog", onclick: () => open() },
+    OPT_OUT ? [privacyChoicesIcon(), " ", texts.choices, signal && h("span", { class: "status" }, texts.honoured)] : texts.preferences,
+  );
   const reloadNote = h(
     "div",
     { class: "reload", role: "status", hidden: true },
@@ -183,9 +237,11 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
     }
   }
 
-  // Shows the first layer while the visitor has not decided, the floating button after.
+  // Shows the first layer while the visitor has not decided (a notice: until they
+  // decide or dismiss it), the floating button after (the opt-out link: always).
   function render(decided) {
-    if (reopenButton) reopenButton.hidden = !decided;
+    if (NOTICE && dismissed) decided = true;
+    if (reopenButton) reopenButton.hidden = !decided && !OPT_OUT;
     if (!decided && bar.hidden) {
       bar.hidden = false;
       // Screen readers announce the banner when it takes focus, unless the visitor is

@@ -122,13 +122,22 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
             status=404,
             content_type="text/javascript",
         )
-    return _cacheable(
-        request,
-        bundle.script,
-        bundle.script_etag,
-        "text/javascript; charset=utf-8",
-        bundle.script_gzip,
+    if not bundle.regional:
+        return _cacheable(
+            request,
+            bundle.script,
+            bundle.script_etag,
+            "text/javascript; charset=utf-8",
+            bundle.script_gzip,
+        )
+    # The privacy model of the visitor's region (the trusted proxy's headers): still one
+    # request, and cacheable by a CDN that keys its cache on those headers.
+    variant = bundle.script_for(regions.from_meta(request.META))
+    response = _cacheable(
+        request, variant.script, variant.etag, "text/javascript; charset=utf-8", variant.gzipped
     )
+    patch_vary_headers(response, regions.vary_headers())
+    return response
 
 
 class SiteConfigView(APIView):

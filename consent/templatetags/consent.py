@@ -43,8 +43,11 @@ def consent_script(context: template.Context, site_key: str = "", inline: bool =
     # django-csp's nonce is lazy and falsy until read: reading it puts it in the header.
     nonce = getattr(request, "csp_nonce", None)
     key = site_key or settings.CONSENT_SITE_KEY
-    code = inline_script(key) if inline else None
+    code = inline_script(key, getattr(request, "META", {})) if inline else None
     if code is not None:
+        consent = getattr(request, "consent", None)
+        if consent is not None:
+            consent.consulted = True  # the script differs by region where the rules do
         if nonce is not None:
             return format_html('<script nonce="{}">{}</script>', str(nonce), code)
         return format_html("<script>{}</script>", code)
@@ -54,21 +57,24 @@ def consent_script(context: template.Context, site_key: str = "", inline: bool =
     return format_html('<script src="{}"></script>', url)
 
 
-def inline_script(site_key: str) -> SafeString | None:
+def inline_script(site_key: str, meta: dict | None = None) -> SafeString | None:
     """The site's script as it may stand inside a <script> element; None where this
     project does not hold it, or where its text could end or confuse the element early
     (admin-entered texts are input)."""
     if remote.configured() is not None or not apps.is_installed("consent"):
         return None
     from ..bundles import get_bundle
+    from ..regions import from_meta
 
     bundle = get_bundle(site_key)
     if bundle is None:
         return None
-    lowered = bundle.script.lower()
+    # The variant of the visitor's region (the page then varies on its headers too).
+    script = bundle.script_for(from_meta(meta or {})).script
+    lowered = script.lower()
     if b"</script" in lowered or b"<!--" in lowered or b"<script" in lowered:
         return None
-    return mark_safe(bundle.script.decode())  # noqa: S308 (the platform's own code and JSON)
+    return mark_safe(script.decode())  # noqa: S308 (the platform's own code and JSON)
 
 
 @register.simple_tag
