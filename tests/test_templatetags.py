@@ -79,7 +79,7 @@ def test_consent_script_uses_the_public_url_and_a_given_site_key(settings):
     assert html == '<script src="https://consent.example.com/c/shop-2.js"></script>'
 
 
-def test_consent_preferences_link_reopens_the_panel():
+def test_consent_preferences_link_reopens_the_panel(site):
     assert (
         render("{% consent_preferences_link %}")
         == '<a href="#" data-consent-open>Cookie Preferences</a>'
@@ -89,8 +89,24 @@ def test_consent_preferences_link_reopens_the_panel():
     )
 
 
-def test_consent_preferences_link_escapes_its_text():
+def test_consent_preferences_link_escapes_its_text(site):
     template = Template("{% load consent %}{% consent_preferences_link label %}")
     assert template.render(Context({"label": "Cookies <b>"})) == (
         '<a href="#" data-consent-open>Cookies &lt;b&gt;</a>'
+    )
+
+
+def test_where_opt_out_applies_the_link_is_your_privacy_choices_with_its_icon(site, settings):
+    from consent.models import RegionalRule
+
+    settings.CONSENT_COUNTRY_HEADER = "CF-IPCountry"
+    settings.CONSENT_REGION_HEADER = "X-Region"
+    RegionalRule.objects.create(site=site, name="US", regions="US-CA", privacy_model="opt_out")
+    californian = render(
+        "{% consent_preferences_link %}", HTTP_CF_IPCOUNTRY="US", HTTP_X_REGION="CA"
+    )
+    assert californian.startswith('<a href="#" data-consent-open><svg ')
+    assert californian.endswith("</svg> Your Privacy Choices</a>")
+    assert render("{% consent_preferences_link %}", HTTP_CF_IPCOUNTRY="DE") == (
+        '<a href="#" data-consent-open>Cookie Preferences</a>'
     )

@@ -77,9 +77,28 @@ def inline_script(site_key: str, meta: dict | None = None) -> SafeString | None:
     return mark_safe(script.decode())  # noqa: S308 (the platform's own code and JSON)
 
 
-@register.simple_tag
-def consent_preferences_link(text: str = "") -> str:
-    """A link that reopens the preferences panel (the banner handles data-consent-open)."""
+# The California Privacy Protection Agency's opt-out icon (the banner draws the same).
+PRIVACY_CHOICES_ICON = mark_safe(
+    '<svg viewBox="0 0 30 14" width="30" height="14" aria-hidden="true">'
+    '<rect x=".5" y=".5" width="29" height="13" rx="6.5" fill="#fff" stroke="#06f"/>'
+    '<path d="M17 .5h6a6.5 6.5 0 0 1 0 13H13z" fill="#06f"/>'
+    '<path d="M5 7.2l2.3 2.3L12 4.8" fill="none" stroke="#06f" stroke-width="1.6"/>'
+    '<path d="M19.5 4.5l5 5m0-5l-5 5" fill="none" stroke="#fff" stroke-width="1.6"/></svg>'
+)
+
+
+@register.simple_tag(takes_context=True)
+def consent_preferences_link(context: template.Context, text: str = "") -> str:
+    """A link that reopens the preferences panel (the banner handles data-consent-open).
+    Where the visitor's region has the opt-out model, it is the "Your Privacy Choices"
+    link the law asks for, with its icon (the page then varies on the region's headers)."""
+    consent = getattr(context.get("request"), "consent", None)
+    if consent is not None and consent.privacy_model == "opt_out":
+        return format_html(
+            '<a href="#" data-consent-open>{} {}</a>',
+            PRIVACY_CHOICES_ICON,
+            text or gettext("Your Privacy Choices"),
+        )
     text = text or gettext("Cookie Preferences")
     return format_html('<a href="#" data-consent-open>{}</a>', text)
 
