@@ -116,18 +116,17 @@ def gate_tags(
     )
     if not held:
         return body
-    # Where a URL names a held host; each authority's verdict worked out once.
-    hits = []
-    verdicts: dict[bytes, bool] = {}
-    for url in _AUTHORITY.finditer(body):
-        authority = url.group(1)
-        verdict = verdicts.get(authority)
-        if verdict is None:
-            verdict = verdicts[authority] = _category(_authority_host(authority), held) is not None
-        if verdict:
-            hits.append(url.start())
-    if not hits:
+    # Where a URL names a held host: each distinct authority's verdict worked out once,
+    # then where the held ones are, both by the regular expression engine rather than
+    # one Python step per URL in the page.
+    named = [
+        authority
+        for authority in set(_AUTHORITY.findall(body))
+        if _category(_authority_host(authority), held) is not None
+    ]
+    if not named:
         return body
+    hits = [url.start() for url in _named(tuple(sorted(named))).finditer(body)]
     lower = body.lower()
     return _Rewriter(body, lower, held).rewrite(hits)
 
@@ -204,6 +203,15 @@ def _held_hosts(held: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, byte
             if name:
                 table.setdefault(name, value)
     return table
+
+
+@lru_cache(maxsize=256)
+def _named(authorities: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """Where a URL names one of ``authorities`` (each whole, as ``_AUTHORITY`` reads it)."""
+    longest_first = sorted(authorities, key=len, reverse=True)
+    return re.compile(
+        b"//(?:" + b"|".join(map(re.escape, longest_first)) + rb")(?![^/\\?#\s\"'<>])"
+    )
 
 
 @lru_cache(maxsize=4096)
