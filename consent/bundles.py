@@ -98,6 +98,9 @@ class SiteBundle:
     # The script served to visitors under each other privacy model than the default's
     # (script, script_etag, script_gzip above).
     variants: dict[str, "ScriptVariant"] = field(default_factory=dict, repr=False)
+    # The same per model for a browser that sends an ADPC refusal (the banner cannot read
+    # request headers, so the script tells it: it then refuses as under GPC).
+    adpc_variants: dict[str, "ScriptVariant"] = field(default_factory=dict, repr=False)
 
     def privacy_model_for(self, region: Region) -> tuple[str, str]:
         """(model, the region code it was chosen by, "" for the site's default)."""
@@ -108,9 +111,12 @@ class SiteBundle:
         """Whether visitors get another script depending on where they are."""
         return bool(self.variants)
 
-    def script_for(self, region: Region) -> "ScriptVariant":
-        """The script for a visitor in ``region``: its privacy model's variant."""
+    def script_for(self, region: Region, adpc: bool = False) -> "ScriptVariant":
+        """The script for a visitor in ``region``: its privacy model's variant, the one
+        that tells the banner of an ADPC refusal where the browser sent one."""
         model, _ = self.privacy_model_for(region)
+        if adpc and self.adpc_variants:
+            return self.adpc_variants[model]
         variant = self.variants.get(model)
         if variant is not None:
             return variant
@@ -278,9 +284,11 @@ def build_bundle(site: m.Site) -> SiteBundle:
     }
     # The script's own copy leaves out what the banner never reads (its URL names the site).
     inlined = {k: v for k, v in config.items() if k != "site"}
-    variants = {
-        model: ScriptVariant.of(variant_config(inlined, model), model)
-        for model in {site.default_privacy_model, *privacy_rules.values()}
+    models = {site.default_privacy_model, *privacy_rules.values()}
+    variants = {model: ScriptVariant.of(variant_config(inlined, model), model) for model in models}
+    adpc_variants = {
+        model: ScriptVariant.of(variant_config({**inlined, "adpc": True}, model), model)
+        for model in models
     }
     default = variants.pop(site.default_privacy_model)
 
@@ -313,6 +321,7 @@ def build_bundle(site: m.Site) -> SiteBundle:
         privacy_rules=privacy_rules,
         privacy_default=site.default_privacy_model,
         variants=variants,
+        adpc_variants=adpc_variants,
     )
 
 

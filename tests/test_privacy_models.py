@@ -179,3 +179,25 @@ def test_a_privacy_section_no_platform_sends_is_refused(site, privacy):
     document["privacy"] = privacy
     with pytest.raises(InvalidRules):
         SiteRuleSet.parse(json.dumps(document).encode(), "demo")
+
+
+@pytest.mark.parametrize("regional_rules", [False, True])
+def test_an_adpc_refusal_reaches_the_banner_through_its_script(
+    client, site, regional_rules, request
+):
+    """The banner cannot read request headers: a browser that sent ADPC's withdraw=* gets
+    a script that says so (and refuses as under GPC); every script varies on ADPC."""
+    if regional_rules:
+        request.getfixturevalue("regional")
+    headers = CA if regional_rules else {}
+    plain = client.get("/c/demo.js", **headers)
+    refusing = client.get("/c/demo.js", HTTP_ADPC="withdraw=*", **headers)
+    for response in (plain, refusing):
+        assert "ADPC" in {v.strip() for v in response["Vary"].split(",")}
+    assert "adpc" not in config_of(plain.content)
+    assert config_of(refusing.content)["adpc"] is True
+    assert plain["ETag"] != refusing["ETag"]
+    # The region's model is kept.
+    assert config_of(refusing.content).get("model") == ("opt_out" if regional_rules else None)
+    # Consent to some purposes only is no refusal.
+    assert "adpc" not in config_of(client.get("/c/demo.js", HTTP_ADPC="consent=a b").content)

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from .. import records, regions
 from ..bundles import SiteBundle, get_bundle
 from ..models import Category, ConsentRecord, Site, TreeHead
-from ..rules import Signals
+from ..rules import Signals, is_adpc_refusal
 from ..transparency import log
 from .cors import add_cors_headers, origin_allowed
 from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
@@ -122,21 +122,24 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
             status=404,
             content_type="text/javascript",
         )
-    if not bundle.regional:
-        return _cacheable(
+    adpc = is_adpc_refusal(request.META.get("HTTP_ADPC", ""))
+    if not bundle.regional and not adpc:
+        response = _cacheable(
             request,
             bundle.script,
             bundle.script_etag,
             "text/javascript; charset=utf-8",
             bundle.script_gzip,
         )
-    # The privacy model of the visitor's region (the trusted proxy's headers): still one
-    # request, and cacheable by a CDN that keys its cache on those headers.
-    variant = bundle.script_for(regions.from_meta(request.META))
+        patch_vary_headers(response, ["ADPC"])
+        return response
+    # The privacy model of the visitor's region (the trusted proxy's headers), and an
+    # ADPC refusal: still one request, cacheable by a CDN that keys its cache on those.
+    variant = bundle.script_for(regions.from_meta(request.META), adpc)
     response = _cacheable(
         request, variant.script, variant.etag, "text/javascript; charset=utf-8", variant.gzipped
     )
-    patch_vary_headers(response, regions.vary_headers())
+    patch_vary_headers(response, ["ADPC", *(regions.vary_headers() if bundle.regional else [])])
     return response
 
 
