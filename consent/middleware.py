@@ -205,7 +205,9 @@ class SiteRules:
         self.csp_directives = policy.get("DIRECTIVES")
         self._states: dict[tuple[str, str, str, str, str], ConsentState] = {}
         # What no answer means depends on the region: answers vary on its headers.
-        self.vary = (*VARY, *regions.vary_headers()) if ruleset and ruleset.regional else VARY
+        self.regional = bool(ruleset and ruleset.regional)
+        self.default_model = ruleset.privacy_default if ruleset else OPT_IN
+        self.vary = (*VARY, *regions.vary_headers()) if self.regional else VARY
         self.vary_header = ", ".join(self.vary)
         self._categories: dict[str, str | None] = {}
         self._paths: dict[CookieRule, str | None] = {}
@@ -215,8 +217,8 @@ class SiteRules:
     def model_for(self, meta: Mapping[str, Any]) -> str:
         """The privacy model for a request: the site's default unless its rules differ
         by region, then the rule for the region the trusted proxy's headers name."""
-        if self.ruleset is None or not self.ruleset.regional:
-            return self.ruleset.privacy_default if self.ruleset else OPT_IN
+        if self.ruleset is None or not self.regional:
+            return self.default_model
         return self.ruleset.model_for(regions.from_meta(meta))
 
     def state_for(
