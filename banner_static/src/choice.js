@@ -6,7 +6,7 @@
 const VALUE = /^[\w&=-]{1,4096}$/;
 const NUMBER = /^\d{1,10}$/;
 const ID = /^[\da-f]{8}(-[\da-f]{4}){3}-[\da-f]{12}$/;
-const METHOD = /^(accept_all|reject_all|custom|gpc|dnt|withdraw)$/;
+const METHOD = /^(accept_all|reject_all|custom|gpc|dnt|adpc|withdraw)$/;
 const FIELD = /^(id|v|t|m)$/;
 
 // {id, v, t, m, on: {slug: bool}}, or undefined when the value is malformed or forged.
@@ -38,10 +38,9 @@ export function pickChoice(cookies, name) {
   let best, bestValue;
   for (const pair of cookies.split(";")) {
     const at = pair.indexOf("=");
-    let value = trim(pair.slice(at + 1));
-    if (at < 0 || trim(pair.slice(0, at)) !== name) continue;
     // A quoted value (RFC 6265 §4.1.1) is the same value.
-    if (value.length > 1 && value[0] === '"' && value.slice(-1) === '"') value = value.slice(1, -1);
+    const value = trim(pair.slice(at + 1)).replace(/^"(.*)"$/, "$1");
+    if (at < 0 || trim(pair.slice(0, at)) !== name) continue;
     const choice = parseChoice(value);
     if (choice && (!best || choice.t > best.t || (choice.t === best.t && value > bestValue))) {
       best = choice;

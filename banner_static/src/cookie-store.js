@@ -35,21 +35,12 @@ const globToRegExp = (glob) =>
 export function expireCookies(definitions, siteDomain) {
   const present = document.cookie.split("; ").map((pair) => pair.split("=")[0]);
   const host = location.hostname.split(".");
-  const domains = ["", siteDomain];
-  for (let i = 0; i < host.length; i++) {
-    const domain = host.slice(i).join(".");
-    domains.push(domain, "." + domain);
-  }
-  const paths = ["/"];
-  let path = "";
-  for (const part of location.pathname.split("/").slice(1)) paths.push((path += "/" + part));
-  for (const definition of definitions) {
-    const names = definition.name.includes("*")
-      ? present.filter((name) => globToRegExp(definition.name).test(name))
-      : [definition.name];
-    for (const name of names) {
-      for (const domain of new Set(domains.concat(definition.domain || []))) {
-        for (const p of new Set(paths.concat(definition.path || []))) setCookie(name + "=", 0, p, domain);
+  const domains = ["", siteDomain, ...host.flatMap((_, i) => [host.slice(i).join("."), "." + host.slice(i).join(".")])];
+  const paths = location.pathname.split("/").map((_, i, parts) => parts.slice(0, i + 1).join("/") || "/");
+  for (const { name, domain, path } of definitions) {
+    for (const cookie of name.includes("*") ? present.filter((present) => globToRegExp(name).test(present)) : [name]) {
+      for (const d of new Set(domains.concat(domain || []))) {
+        for (const p of new Set(paths.concat(path || []))) setCookie(cookie + "=", 0, p, d);
       }
     }
   }

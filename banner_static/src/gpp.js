@@ -4,11 +4,7 @@
 // in child frames, and whatever a stub on the page collected before we loaded.
 // CMP id 1: the MSPA requires no registration, and the GPP spec gives unregistered CMPs 1.
 
-// The header never changes: type 3, version 1, section ids [7] as a Fibonacci range.
-const HEADER = "DBABLA";
-
-// The US National core segment, in the spec's order. Every field is 2 bits wide but
-// Version (6); the two N-Bitfields are 2 bits an item.
+// The US National core segment's fields, in the spec's order.
 // (Pure: the opt-in build, which never calls startGpp, drops it.)
 const FIELDS = /* @__PURE__ */ (
   "Version SharingNotice SaleOptOutNotice SharingOptOutNotice TargetedAdvertisingOptOutNotice " +
@@ -17,51 +13,36 @@ const FIELDS = /* @__PURE__ */ (
   "PersonalDataConsents MspaCoveredTransaction MspaOptOutOptionMode MspaServiceProviderMode"
 ).split(" ");
 
-// The section as getSection returns it: one object per sub-section. Notices: 1 given,
-// 2 not. Opt-outs: 1 opted out, 2 did not, 0 when no notice offered the choice. Nothing
-// sensitive is processed (0), and no transaction is declared MSPA-covered (2).
-const sections = (notice, optOut, gpc) => {
-  const n = notice ? 1 : 2;
-  const o = optOut ? 1 : notice ? 2 : 0;
-  const values = [2, n, n, n, n, 0, 0, o, o, o, Array(16).fill(0), [0, 0, 0], 0, 2, 0, 0];
-  return [Object.fromEntries(FIELDS.map((name, i) => [name, values[i]])), { SubsectionType: 1, Gpc: !!gpc }];
-};
-
-// "0"/"1" characters to base64url without padding, zero-filled to whole bytes first. No
-// value here has five 1 bits in a row, so base64's "+" and "/" (62, 63), the characters
-// base64url replaces, cannot occur; the oracle tests compare every state byte for byte.
-const base64url = (bits) =>
-  btoa(bits.match(/.{1,8}/g).map((byte) => String.fromCharCode(parseInt(byte.padEnd(8, 0), 2))).join("")).replace(/=/g, "");
-
-const encode = ([core, { Gpc }]) =>
-  HEADER + "~" +
-  base64url(Object.values(core).flat().map((value, i) => value.toString(2).padStart(i ? 2 : 6, 0)).join("")) +
-  "." + base64url("01" + +Gpc);
-
-export function startGpp(cmpVersion) {
-  const stub = typeof window.__gpp === "function";
+export function startGpp() {
+  const stub = typeof window.__gpp === "function" && window.__gpp;
   // What a stub collected: calls to answer, and listeners, which keep their ids.
-  let { queue = [], events = [], lastId = 0 } = (stub && window.__gpp) || {};
+  let { queue = [], events = [], lastId = 0 } = stub || {};
   const listeners = new Map(events.map((item) => [item.id, item.callback]));
-  let state;
+  // The notices' and the opt-outs' values, and GPC; unset before the first update.
+  let notices, optOuts, gpc;
   let gppString = "";
-  let ready = false;
+  let signalStatus = "not ready";
 
   const ours = (name) => /^(7|usnat)$/.test(name);
-  const parsed = () => state && sections(...state);
+  // The section as getSection returns it, a fresh copy each time: one object per
+  // sub-section. Nothing sensitive is processed (0), and no transaction is declared
+  // MSPA-covered (2).
+  const parsed = () => {
+    const values = [2, notices, notices, notices, notices, 0, 0, optOuts, optOuts, optOuts, Array(16).fill(0), [0, 0, 0], 0, 2, 0, 0];
+    return notices && [Object.fromEntries(FIELDS.map((name, i) => [name, values[i]])), { SubsectionType: 1, Gpc: gpc }];
+  };
   const ping = () => ({
     gppVersion: "1.1",
     cmpStatus: "loaded",
     // The opt-out notice never blocks the page waiting for a choice.
     cmpDisplayStatus: "hidden",
-    signalStatus: ready ? "ready" : "not ready",
+    signalStatus,
     supportedAPIs: ["7:usnat"],
     cmpId: 1,
-    cmpVersion,
-    sectionList: state ? [7] : [],
+    sectionList: notices ? [7] : [],
     applicableSections: [7],
     gppString,
-    parsedSections: state ? { usnat: parsed() } : {},
+    parsedSections: notices ? { usnat: parsed() } : {},
   });
   const event = (eventName, listenerId, data) => ({ eventName, listenerId, data, pingData: ping() });
   // A caller's broken callback is its own problem, never the banner's.
@@ -73,20 +54,18 @@ export function startGpp(cmpVersion) {
     }
   };
   const fire = (name, data) => listeners.forEach((callback, id) => answer(callback, event(name, id, data)));
+  const status = (data) => fire("signalStatus", (signalStatus = data));
 
   const commands = {
     __proto__: null,
     ping,
-    addEventListener: (parameter, callback) => {
-      listeners.set(++lastId, callback);
-      return event("listenerRegistered", lastId, true);
-    },
+    addEventListener: (parameter, callback) => (listeners.set(++lastId, callback), event("listenerRegistered", lastId, true)),
     removeEventListener: (id) => event("listenerRemoved", id, listeners.delete(+id)),
-    hasSection: (name) => !!state && ours(name),
+    hasSection: (name) => !!notices && ours(name),
     getSection: (name) => (ours(name) && parsed()) || null,
     getField: (path) => {
       const [name, field] = String(path).split(".");
-      const found = ours(name) && state && parsed().flatMap(Object.entries).find(([key]) => key === field);
+      const found = ours(name) && notices && parsed().flatMap(Object.entries).find(([key]) => key === field);
       return found ? found[1] : null;
     },
   };
@@ -124,20 +103,30 @@ export function startGpp(cmpVersion) {
   fire("cmpStatus", "loaded");
   for (const call of queue) gpp(...call);
 
+  // update(notice, optOut, gpc): the notice was given; the visitor (or a signal) opted out
+  // of sale, sharing and targeted advertising; the browser sends GPC. Notices: 1 given,
+  // 2 not. Opt-outs: 1 opted out, 2 did not, 0 when no notice offered the choice.
   // Every change to the section is framed by signalStatus "not ready" and "ready", as the
   // spec orders; an update that changes nothing fires nothing.
-  return ({ notice, optOut, gpc }) => {
-    const next = [notice, optOut, gpc];
-    const string = encode(sections(...next));
+  return (notice, optOut, signal) => {
+    const next = notice ? 1 : 2;
+    const out = optOut ? 1 : notice ? 2 : 0;
+    // The string, base64url digit by digit (6 bits each). Header: type 3, version 1,
+    // section ids [7] as a Fibonacci range, always "DBABLA". Core segment, 70 bits
+    // zero-filled to 72: Version 2 ("C"); Sharing-, SaleOptOut- and SharingOptOutNotice
+    // (a 2-bit value v three times is the digit 21 v: A, V or q); TargetedAdvertising-
+    // OptOutNotice then the two sensitive-data notices, 0 (16 v: A, Q or g); the three
+    // opt-outs (21 v); then zeros but MspaCoveredTransaction's 2 ("AAAAAACA"). The GPC
+    // sub-section: type 1 in 2 bits, then GPC ("QA" or "YA"). The oracle tests check
+    // every state byte for byte.
+    const string = "DBABLA~C" + "AVq"[next] + "AQg"[next] + "AVq"[out] + "AAAAAACA." + (signal ? "YA" : "QA");
     if (string === gppString) return;
-    if (ready) {
-      ready = false;
-      fire("signalStatus", "not ready");
-    }
-    state = next;
+    if (notices) status("not ready");
+    notices = next;
+    optOuts = out;
+    gpc = !!signal;
     gppString = string;
     fire("sectionChange", "usnat");
-    ready = true;
-    fire("signalStatus", "ready");
+    status("ready");
   };
 }

@@ -7,7 +7,7 @@ import { consentDefault, consentUpdate } from "./gcm.js";
 import { gateTags } from "./tags.js";
 import { vendorHosts, vendorOf } from "./autoblock.js";
 import { postDecision, retryQueued } from "./api.js";
-import { pickLanguage, isRightToLeft } from "./language.js";
+import { pickLanguage } from "./language.js";
 import { createUI } from "./ui.js";
 import { startGpp } from "./gpp.js";
 import { has } from "./untrusted.js";
@@ -25,14 +25,14 @@ export default function start(config) {
   const categories = config.categories;
   const optional = categories.filter((category) => !category.required).map((category) => category.slug);
   const lang = pickLanguage(config, [document.documentElement.lang, ...(navigator.languages || [])]);
-  const signal = optOutSignal();
+  const signal = optOutSignal(config.adpc);
   const stored = readChoice(config.cookie.name);
   // A choice made under an older policy version no longer counts: nothing optional runs
   // until the visitor decides again. Neither does one a signal made once the signal is
   // gone: the visitor never chose. The consent id is kept so the records stay linked.
   // A choice lasts as long as its cookie, by its own clock too: a refusal refusalDays (not
   // asked again before), anything allowed consentDays.
-  let choice = stored && stored.v === config.policyVersion && (signal || !/^(gpc|dnt)$/.test(stored.m)) &&
+  let choice = stored && stored.v === config.policyVersion && (signal || !/^(gpc|dnt|adpc)$/.test(stored.m)) &&
     Date.now() / 1e3 - stored.t < lifetime(config.cookie, stored) ? stored : null;
   let id = stored && stored.id;
 
@@ -58,11 +58,12 @@ export default function start(config) {
     // An opt-out signal overrides everything: the only decision recorded is the signal's.
     if (signal && method !== signal) return;
     const ran = optional.filter(allowed);
-    const before = (choice || stored || { on: NOTICE ? Object.fromEntries(optional.map((slug) => [slug, true])) : {} }).on;
+    const before = choice || stored;
     // No prototype: "__proto__" is a slug like any other, and an unknown key is no yes.
     const next = Object.create(null);
     for (const slug of optional) next[slug] = !signal && (on ? has(on, slug) && !!on[slug] : true);
-    if (method === "custom" && ran.some((slug) => !next[slug])) method = "withdraw";
+    const withdrawn = ran.some((slug) => !next[slug]);
+    if (method === "custom" && withdrawn) method = "withdraw";
     id = id || uuid();
     choice = { id, v: config.policyVersion, t: Math.floor(Date.now() / 1000), m: method, on: next };
     writeChoice(config.cookie, choice);
@@ -79,29 +80,19 @@ export default function start(config) {
     consentUpdate(allowed);
     if (OPT_OUT) gppUpdate();
     activateTags();
-    const off = optional.filter((slug) => has(before, slug) && before[slug] && !next[slug]);
-    if (off.length) {
-      expireCookies(categories.filter((category) => off.includes(category.slug)).flatMap((category) => category.cookies), config.cookie.domain);
-    }
-    ui.render(true);
-    if (ran.some((slug) => !next[slug])) ui.offerReload();
+    // What was on (under the notice models, with no choice yet: everything) and is now
+    // off loses its cookies. A choice's `on` has no prototype: a slug named like one of
+    // Object's properties is no yes.
+    const off = optional.filter((slug) => (before ? before.on[slug] : NOTICE) && !next[slug]);
+    expireCookies(categories.flatMap((category) => (off.includes(category.slug) ? category.cookies : [])), config.cookie.domain);
+    render(true);
+    if (withdrawn) offerReload();
     document.dispatchEvent(new CustomEvent("consent:change", { detail: get() }));
   }
 
-  const texts = config.texts[lang];
   const set = (on) => decide({ ...(choice && choice.on), ...on }, "custom");
-  const ui = createUI({
-    config,
-    texts,
-    lang,
-    rtl: isRightToLeft(lang),
-    nonce: script && script.nonce,
-    signal,
-    isOn,
-    decide,
-    allow: (slug) => set({ [slug]: true }),
-  });
-  const activateTags = gateTags(allowed, hosts, config.autoBlocking, ui.placeholder);
+  const [render, open, placeholder, offerReload] = createUI(config, lang, script && script.nonce, signal, isOn, decide, (slug) => set({ [slug]: true }));
+  const activateTags = gateTags(allowed, hosts, config.autoBlocking, placeholder);
 
   // A Content-Security-Policy cannot change once its page has loaded (Django sites list
   // only allowed vendors: consent.csp), so what a vendor the visitor just allowed loads
@@ -122,36 +113,30 @@ export default function start(config) {
 
   // GPP's US National section, where the opt-out model applies: kept in step with every
   // decision and signal.
-  const gpp = OPT_OUT && startGpp(1);
-  const gppUpdate = () => gpp({ notice: true, optOut: !allowed("advertising"), gpc: signal === "gpc" });
+  const gpp = OPT_OUT && startGpp();
+  const gppUpdate = () => gpp(true, !allowed("advertising"), signal === "gpc");
   if (OPT_OUT) gppUpdate();
   if (signal && !(choice && choice.m === signal)) decide({}, signal);
   else if (choice || NOTICE) consentUpdate(allowed);
-  ui.render(!!(choice || signal));
+  render(!!(choice || signal));
 
   // Any [data-consent-open] element reopens the preferences, also from the keyboard when
   // the site used an element that is not a link or button.
-  const opener = (event) => event.target.closest && event.target.closest("[data-consent-open]");
-  document.addEventListener("click", (event) => {
-    const element = opener(event);
-    if (element) {
+  const opener = (event) => {
+    const element = event.target.closest && event.target.closest("[data-consent-open]");
+    if (element && (event.type === "click" || ((event.key === "Enter" || event.key === " ") && !/^(A|BUTTON)$/.test(element.tagName)))) {
       event.preventDefault();
-      ui.open(element);
+      open(element);
     }
-  });
-  document.addEventListener("keydown", (event) => {
-    const element = opener(event);
-    if (element && (event.key === "Enter" || event.key === " ") && !/^(A|BUTTON)$/.test(element.tagName)) {
-      event.preventDefault();
-      ui.open(element);
-    }
-  });
+  };
+  document.addEventListener("click", opener);
+  document.addEventListener("keydown", opener);
 
   window.Consent = {
     version: config.policyVersion,
     get,
     allowed,
-    open: () => ui.open(),
+    open: () => open(),
     acceptAll: () => decide(null, "accept_all"),
     rejectAll: () => decide({}, "reject_all"),
     set,

@@ -44,7 +44,11 @@ export function gateTags(allowed, hosts, autoBlocking, placeholder) {
         // async is a property nothing reads).
         tag.async = false;
         tag.removeAttribute("data-consent-src");
-        tag.src = src;
+        // Chromium drops a src given to an iframe in the microtask after the parser
+        // inserted it (a returning visitor's embeds stayed blank): while the page is
+        // parsed, an iframe gets it a task later.
+        if (tag.tagName === "IFRAME" && document.readyState === "loading") setTimeout(() => (tag.src = src));
+        else tag.src = src;
         continue;
       }
       const script = document.createElement("script");

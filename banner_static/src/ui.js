@@ -7,6 +7,7 @@
 // Esc and gives focus back to whatever opened it.
 import { h } from "./dom.js";
 import { has, webUrl } from "./untrusted.js";
+import { isRightToLeft } from "./language.js";
 import banner from "./banner.css";
 
 // The opt-out link's icon and status line: only in banner-optout.js.
@@ -34,7 +35,11 @@ function privacyChoicesIcon() {
   );
 }
 
-export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide, allow }) {
+// signal: the opt-out signal in force ("" for none); isOn(slug): whether an optional
+// category is on; decide(on, method) records a decision; allow(slug) switches one on.
+export function createUI(config, lang, nonce, signal, isOn, decide, allow) {
+  const texts = config.texts[lang];
+  const dir = isRightToLeft(lang) ? "rtl" : "ltr";
   // The banner's shadow root and each placeholder's document get the one stylesheet.
   function style(root, realm = window) {
     try {
@@ -49,9 +54,14 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   const root = host.attachShadow({ mode: "open" });
   style(root);
 
-  const button = (label, onclick, extra) => h("button", { class: extra ? "button " + extra : "button", onclick }, label);
+  const button = (label, onclick, secondary) => h("button", { class: secondary ? "button secondary" : "button", onclick }, label);
   const closeButton = (onclick) => h("button", { class: "close", "aria-label": texts.close, onclick }, "×");
-  const privacyLink = webUrl(config.privacyUrl) && h("a", { href: config.privacyUrl }, texts.privacy);
+  const privacyLink = () => webUrl(config.privacyUrl) && h("a", { href: config.privacyUrl }, texts.privacy);
+  const acceptOrReject = (last) => [
+    button(texts.acceptAll, () => decide(null, "accept_all")),
+    button(texts.rejectAll, () => decide({}, "reject_all")),
+    last,
+  ];
   let opener;
 
   // Notice-only and opt-out models (banner-notice.js, banner-optout.js): a notice instead
@@ -68,7 +78,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   const bar = h(
     "div",
     { class: "bar", role: "dialog", "aria-labelledby": "banner-title", "aria-describedby": "banner-body", tabindex: -1, hidden: true },
-    h("div", { class: "text" }, h("h2", { id: "banner-title" }, NOTICE ? texts.noticeTitle : texts.title), h("p", { id: "banner-body" }, NOTICE ? texts.noticeBody : texts.body, " ", privacyLink)),
+    h("div", { class: "text" }, h("h2", { id: "banner-title" }, NOTICE ? texts.noticeTitle : texts.title), h("p", { id: "banner-body" }, NOTICE ? texts.noticeBody : texts.body, " ", privacyLink())),
     h(
       "div",
       { class: "buttons" },
@@ -83,28 +93,21 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
             render(false);
           }),
           OPT_OUT && button(texts.optOut, () => decide({ ...Object.fromEntries(config.categories.map(({ slug }) => [slug, isOn(slug)])), advertising: false }, "custom")),
-          button(OPT_OUT ? texts.choices : texts.customise, () => open(), "secondary"),
+          button(OPT_OUT ? texts.choices : texts.customise, () => open(), true),
         ]
-        : [
-          button(texts.acceptAll, () => decide(null, "accept_all")),
-          button(texts.rejectAll, () => decide({}, "reject_all")),
-          button(texts.customise, () => open(), "secondary"),
-        ],
+        : acceptOrReject(button(texts.customise, () => open(), true)),
     ),
   );
 
   const switches = Object.create(null);
-  const lifetime = (days) => (typeof days === "number" ? days + " " + (days === 1 ? texts.day : texts.days) : texts.session);
   const sections = config.categories.map(({ slug, required, vendors, cookies }) => {
     const words = (has(texts.categories, slug) && texts.categories[slug]) || { name: slug };
-    switches[slug] = h("input", {
-      type: "checkbox",
-      role: "switch",
-      class: "switch",
-      id: "switch-" + slug,
-      "aria-describedby": "about-" + slug,
-      disabled: required || signal,
-    });
+    const details = (summary, items, item) => items.length > 0 && h(
+      "details",
+      {},
+      h("summary", {}, `${summary} (${items.length})`),
+      h("ul", {}, items.map((entry) => h("li", {}, ...item(entry)))),
+    );
     return h(
       "section",
       { class: "category" },
@@ -113,65 +116,53 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
         { class: "row" },
         h("h3", {}, h("label", { for: "switch-" + slug }, words.name)),
         required && h("span", { class: "muted" }, texts.alwaysOn),
-        switches[slug],
+        (switches[slug] = h("input", {
+          type: "checkbox",
+          role: "switch",
+          class: "switch",
+          id: "switch-" + slug,
+          "aria-describedby": "about-" + slug,
+          disabled: required || signal,
+        })),
       ),
       h("p", { class: "muted", id: "about-" + slug }, words.description),
-      vendors.length > 0 && h(
-        "details",
-        {},
-        h("summary", {}, `${texts.vendors} (${vendors.length})`),
-        h("ul", {}, vendors.map((vendor) => h(
-          "li",
-          {},
-          h("strong", {}, vendor.name),
-          vendor.description && [" ", vendor.description],
-          webUrl(vendor.privacyUrl) && [" ", h("a", { href: vendor.privacyUrl, "aria-label": texts.privacy + ": " + vendor.name }, texts.privacy)],
-        ))),
-      ),
-      cookies.length > 0 && h(
-        "details",
-        {},
-        h("summary", {}, `${texts.cookies} (${cookies.length})`),
-        h("ul", {}, cookies.map((cookie) => h(
-          "li",
-          {},
-          h("code", {}, cookie.name),
-          " · " + lifetime(cookie.days),
-          cookie.vendor && " · " + cookie.vendor,
-          cookie.purpose && h("br"),
-          cookie.purpose,
-        ))),
-      ),
+      details(texts.vendors, vendors, (vendor) => [
+        h("strong", {}, vendor.name),
+        vendor.description && [" ", vendor.description],
+        webUrl(vendor.privacyUrl) && [" ", h("a", { href: vendor.privacyUrl, "aria-label": texts.privacy + ": " + vendor.name }, texts.privacy)],
+      ]),
+      details(texts.cookies, cookies, ({ name, days, vendor, purpose }) => [
+        h("code", {}, name),
+        " · " + (typeof days === "number" ? days + " " + (days === 1 ? texts.day : texts.days) : texts.session),
+        vendor && " · " + vendor,
+        purpose && h("br"),
+        purpose,
+      ]),
     );
   });
 
-  const save = () => {
-    const on = Object.create(null);
-    for (const slug in switches) on[slug] = switches[slug].checked;
-    decide(on, "custom");
-  };
   const dialog = h(
     "div",
     { class: "dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "preferences-title", tabindex: -1, onkeydown: trapKeys },
-    h("div", { class: "header" }, h("h2", { id: "preferences-title" }, (OPT_OUT && texts.choices) || texts.preferences), closeButton(() => close())),
+    h("div", { class: "header" }, h("h2", { id: "preferences-title" }, (OPT_OUT && texts.choices) || texts.preferences), closeButton(close)),
     signal && h("p", { class: "note", role: "status" }, texts.honoured),
-    h("p", {}, texts.body, " ", privacyLink && privacyLink.cloneNode(true)),
+    h("p", {}, texts.body, " ", privacyLink()),
     sections,
     h(
       "div",
       { class: "buttons" },
       signal
-        ? button(texts.close, () => close())
-        : [
-          button(texts.acceptAll, () => decide(null, "accept_all")),
-          button(texts.rejectAll, () => decide({}, "reject_all")),
-          button(texts.save, save, "secondary"),
-        ],
+        ? button(texts.close, close)
+        : acceptOrReject(button(texts.save, () => {
+          const on = Object.create(null);
+          for (const slug in switches) on[slug] = switches[slug].checked;
+          decide(on, "custom");
+        }, true)),
     ),
   );
   const overlay = h("div", { class: "overlay", hidden: true, onclick: (event) => event.target === overlay && close() }, dialog);
   // The opt-out model's link is the law's, whatever the site set: always there.
-  const reopenButton = (config.button || OPT_OUT) && h(
+  const reopenButton = (OPT_OUT || config.button) && h(
     "button",
     { class: "reopen", "aria-haspopup": "dialog", onclick: () => open() },
     OPT_OUT ? [privacyChoicesIcon(), " ", texts.choices, signal && h("span", { class: "status" }, texts.honoured)] : texts.preferences,
@@ -180,10 +171,10 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
     "div",
     { class: "reload", role: "status", hidden: true },
     button(texts.reload, () => location.reload()),
-    closeButton(() => { reloadNote.hidden = true; }),
+    closeButton(() => (reloadNote.hidden = true)),
   );
 
-  root.append(h("div", { class: "root", lang, dir: rtl ? "rtl" : "ltr" }, bar, reopenButton, reloadNote, overlay));
+  root.append(h("div", { class: "root", lang, dir }, bar, reopenButton, reloadNote, overlay));
   // The banner script runs in <head>, before <body> exists. It is mounted as soon as the
   // parser creates <body>: still before the first paint, and inside the document's body
   // where assistive technology and audits expect content.
@@ -241,7 +232,8 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
   // decide or dismiss it), the floating button after (the opt-out link: always).
   function render(decided) {
     if (NOTICE && dismissed) decided = true;
-    if (reopenButton) reopenButton.hidden = !decided && !OPT_OUT;
+    // (While the notice shows, its own "Your Privacy Choices" button is the link.)
+    if (reopenButton) reopenButton.hidden = !decided;
     if (!decided && bar.hidden) {
       bar.hidden = false;
       // Screen readers announce the banner when it takes focus, unless the visitor is
@@ -278,7 +270,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
       doc.documentElement.lang = lang;
       doc.body.append(h(
         "div",
-        { class: "root overlay", dir: rtl ? "rtl" : "ltr" },
+        { class: "root overlay", dir },
         h(
           "div",
           { class: "dialog" },
@@ -288,7 +280,7 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
             { class: "buttons" },
             button(texts.loadOnce, then(load)),
             // Under GPC or DNT no category can be switched on; one embed can still load.
-            !signal && button(texts.allowAlways.replace("%s", name), then(() => allow(slug)), "secondary"),
+            !signal && button(texts.allowAlways.replace("%s", name), then(() => allow(slug)), true),
           ),
         ),
       ));
@@ -301,10 +293,5 @@ export function createUI({ config, texts, lang, rtl, nonce, signal, isOn, decide
     };
   }
 
-  return {
-    render,
-    open,
-    placeholder,
-    offerReload: () => { reloadNote.hidden = false; },
-  };
+  return [render, open, placeholder, () => (reloadNote.hidden = false)];
 }

@@ -40,6 +40,12 @@ const usnatFields = ({ state, notice, optOut }) => ({
   Gpc: state.gpc,
 });
 
+// startGpp() gives update(notice, optOut, gpc); the cases name the three.
+const start = () => {
+  const update = startGpp();
+  return ({ notice, optOut, gpc }) => update(notice, optOut, gpc);
+};
+
 const label = ({ state }) => Object.entries(state).map(([key, on]) => (on ? key : `no ${key}`)).join(", ");
 
 // A page without a DOM library: window (message listeners, frames), a document whose body
@@ -90,7 +96,7 @@ async function until(condition) {
 for (const expected of CASES) {
   test(`the oracle decodes our string to the expected fields (${label(expected)})`, () => {
     page();
-    startGpp(3)(expected.state);
+    start()(expected.state);
     const decoded = new GppModel(ping().gppString);
     assert.deepEqual(decoded.getHeader(), { Id: 3, Version: 1, SectionIds: [7] });
     for (const [name, value] of Object.entries(usnatFields(expected))) {
@@ -100,7 +106,7 @@ for (const expected of CASES) {
 
   test(`the oracle encodes the same fields to our string, byte for byte (${label(expected)})`, () => {
     page();
-    startGpp(3)(expected.state);
+    start()(expected.state);
     const model = new GppModel();
     for (const [name, value] of Object.entries(usnatFields(expected))) model.setFieldValue("usnat", name, value);
     assert.equal(ping().gppString, model.encode());
@@ -109,7 +115,7 @@ for (const expected of CASES) {
 
 test("the oracle encodes the section version our string carries, and GPC is never left out", () => {
   page();
-  startGpp(3)({ notice: true, optOut: false, gpc: false });
+  start()({ notice: true, optOut: false, gpc: false });
   // Its default: the version it writes unless told otherwise, which ours must be.
   const model = new GppModel();
   model.setFieldValue("usnat", "SharingNotice", 1);
@@ -122,7 +128,7 @@ test("the oracle encodes the section version our string carries, and GPC is neve
 
 test("ping before the first update: loaded, no signal yet, no section", () => {
   page();
-  startGpp(3);
+  start();
   const [data, success] = call("ping");
   assert.equal(success, true);
   assert.deepEqual(data, {
@@ -132,7 +138,6 @@ test("ping before the first update: loaded, no signal yet, no section", () => {
     signalStatus: "not ready",
     supportedAPIs: ["7:usnat"],
     cmpId: 1,
-    cmpVersion: 3,
     sectionList: [],
     applicableSections: [7],
     gppString: "",
@@ -145,10 +150,9 @@ test("ping before the first update: loaded, no signal yet, no section", () => {
 
 test("ping after an update: ready, the string, and its sections parsed as the oracle parses them", () => {
   page();
-  startGpp(4)({ notice: true, optOut: true, gpc: true });
+  start()({ notice: true, optOut: true, gpc: true });
   const data = ping();
   assert.equal(data.signalStatus, "ready");
-  assert.equal(data.cmpVersion, 4);
   assert.deepEqual(data.sectionList, [7]);
   assert.deepEqual(data.applicableSections, [7]);
   assert.deepEqual(Object.keys(data.parsedSections), ["usnat"]);
@@ -162,7 +166,7 @@ test("ping after an update: ready, the string, and its sections parsed as the or
 
 test("getSection gives the section's sub-sections, a fresh copy each time; other sections are null", () => {
   page();
-  startGpp(3)({ notice: true, optOut: false, gpc: false });
+  start()({ notice: true, optOut: false, gpc: false });
   const [section, success] = call("getSection", "usnat");
   assert.equal(success, true);
   assert.deepEqual(section, ping().parsedSections.usnat);
@@ -179,7 +183,7 @@ test("getSection gives the section's sub-sections, a fresh copy each time; other
 
 test("hasSection is true for the US National section only, by prefix or id", () => {
   page();
-  startGpp(3)({ notice: true, optOut: false, gpc: false });
+  start()({ notice: true, optOut: false, gpc: false });
   assert.deepEqual(call("hasSection", "usnat"), [true, true]);
   assert.deepEqual(call("hasSection", 7), [true, true]);
   for (const other of ["tcfeuv2", "uspv1", "usca", 8, "usnat2", undefined]) {
@@ -189,7 +193,7 @@ test("hasSection is true for the US National section only, by prefix or id", () 
 
 test("getField reads any field of either sub-section and follows every update", () => {
   page();
-  const update = startGpp(3);
+  const update = start();
   update({ notice: true, optOut: false, gpc: false });
   assert.deepEqual(call("getField", "usnat.SaleOptOut"), [2, true]);
   assert.deepEqual(call("getField", "usnat.SharingOptOutNotice"), [1, true]);
@@ -208,7 +212,7 @@ test("getField reads any field of either sub-section and follows every update", 
 
 test("an unknown command is answered with null and no success; a callback's error stays its own", () => {
   page();
-  startGpp(3)({ notice: true, optOut: false, gpc: false });
+  start()({ notice: true, optOut: false, gpc: false });
   assert.deepEqual(call("getGPPData"), [null, false]);
   assert.deepEqual(call("toString"), [null, false]);
   assert.doesNotThrow(() => __gpp("ping", () => {
@@ -219,7 +223,7 @@ test("an unknown command is answered with null and no success; a callback's erro
 
 test("a listener is told at once, then gets signalStatus and sectionChange in the spec's order", () => {
   page();
-  const update = startGpp(3);
+  const update = start();
   const events = [];
   const [registered, success] = call("addEventListener");
   assert.equal(success, true);
@@ -255,7 +259,7 @@ test("a listener is told at once, then gets signalStatus and sectionChange in th
 
 test("listeners get their own ids; a removed one hears nothing more; a thrower stops no one", () => {
   page();
-  const update = startGpp(3);
+  const update = start();
   const heard = { a: [], b: [] };
   const register = (name) => __gpp("addEventListener", (event) => heard[name].push(event));
   __gpp("addEventListener", () => {
@@ -293,7 +297,7 @@ test("calls a queuing stub collected before the banner loaded are answered, in o
   __gpp("hasSection", (data) => order.push(["hasSection", data]), "usnat");
   assert.deepEqual(order, []);
 
-  const update = startGpp(3);
+  const update = start();
   assert.notEqual(globalThis.window.__gpp, stub);
   assert.deepEqual(order.splice(0), [
     ["ping", "loaded", "not ready"],
@@ -320,7 +324,7 @@ test("listeners registered with the IAB-style stub keep their ids and hear that 
   const early = __gpp("addEventListener", (event) => heard.push([event.eventName, event.listenerId, event.data]));
   assert.equal(early.listenerId, 1);
 
-  const update = startGpp(3);
+  const update = start();
   assert.deepEqual(heard.splice(0), [["cmpStatus", 1, "loaded"]]);
   assert.equal(call("addEventListener")[0].listenerId, 2, "ids go on from the stub's");
   update({ notice: true, optOut: false, gpc: false });
@@ -332,7 +336,7 @@ test("listeners registered with the IAB-style stub keep their ids and hear that 
 
 test("a child frame's __gppCall message is answered with __gppReturn, as an object or as JSON", () => {
   const { messageHandlers } = page();
-  const update = startGpp(3);
+  const update = start();
   update({ notice: true, optOut: true, gpc: true });
   assert.equal(messageHandlers.length, 1);
   const replies = [];
@@ -365,7 +369,7 @@ test("a child frame's __gppCall message is answered with __gppReturn, as an obje
 
 test("the __gppLocator frame is added, hidden, once the body exists, and not twice", async () => {
   const { appended, showBody } = page({ body: false });
-  startGpp(3);
+  start();
   assert.deepEqual(appended, []);
   showBody();
   await until(() => appended.length);
@@ -378,6 +382,6 @@ test("the __gppLocator frame is added, hidden, once the body exists, and not twi
   // A stub already made one: the page keeps that one.
   const again = page();
   globalThis.window.frames.__gppLocator = {};
-  startGpp(3);
+  start();
   assert.deepEqual(again.appended, []);
 });
