@@ -551,8 +551,7 @@ def vendors() -> Iterator[Vendors]:
                     f"(window.__ran = window.__ran || []).push({json.dumps(name)});"
                     f"document.cookie = {json.dumps(cookie)};"
                     + (
-                        "navigator.sendBeacon("
-                        f"'https://www.google-analytics.com{GTAG_PAGE_VIEW}');"
+                        f"navigator.sendBeacon('https://www.google-analytics.com{GTAG_PAGE_VIEW}');"
                         if name == "gtag"
                         else ""
                     )

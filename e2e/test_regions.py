@@ -21,7 +21,9 @@ from playwright.sync_api import expect
 from .conftest import own_platform, wait_until
 from .test_accessibility import axe_violations
 
-ORACLE = Path(__file__).resolve().parent.parent / "banner_static" / "node_modules" / "@iabgpp" / "cmpapi"
+ORACLE = (
+    Path(__file__).resolve().parent.parent / "banner_static" / "node_modules" / "@iabgpp" / "cmpapi"
+)
 PREPARE = """
 from consent.models import RegionalRule, Site
 from consent.regions import PRESETS
@@ -112,11 +114,11 @@ def test_a_californian_gets_the_notice_the_link_and_advertising_until_opting_out
     page = visit(CA)
     notice = page.get_by_role("dialog", name="Your privacy", exact=True)
     expect(notice).to_be_visible()
-    # The law's link, with its icon, in the page and floating; nothing asked first.
-    expect(page.get_by_role("link", name="Your Privacy Choices")).to_be_visible()
-    choices = page.get_by_role("button", name="Your Privacy Choices").last
-    expect(choices).to_be_visible()
-    assert choices.locator("svg").count() == 1
+    # The law's link, with its icon, in the page, and in the notice; nothing asked first.
+    link = page.get_by_role("link", name="Your Privacy Choices")
+    expect(link).to_be_visible()
+    assert link.locator("svg").count() == 1
+    expect(notice.get_by_role("button", name="Your Privacy Choices")).to_be_visible()
     page.wait_for_function("() => document.getElementById('status-ads').textContent === 'ran'")
     assert wait_until(page, lambda: {"_ga", "_fbp"} <= cookie_names(page), "the tags' cookies")
 
@@ -127,12 +129,20 @@ def test_a_californian_gets_the_notice_the_link_and_advertising_until_opting_out
 
     notice.get_by_role("button", name="Opt out").click()
     expect(notice).to_be_hidden()
+    # The notice gone, the link floats at the page's corner, with the icon.
+    choices = page.get_by_role("button", name="Your Privacy Choices")
+    expect(choices).to_be_visible()
+    assert choices.locator("svg").count() == 1
     # Advertising's cookies go at once; functional stays as it was.
     assert wait_until(page, lambda: "_fbp" not in cookie_names(page), "_fbp deleted")
     assert "_ga" in cookie_names(page)
     assert gpp(page, "getField", "usnat.SaleOptOut")["data"] == 1
     usnat = decoded(gpp(page, "ping")["data"]["gppString"])["usnat"]
-    assert (usnat["SaleOptOut"], usnat["SharingOptOut"], usnat["TargetedAdvertisingOptOut"]) == (1, 1, 1)
+    assert (usnat["SaleOptOut"], usnat["SharingOptOut"], usnat["TargetedAdvertisingOptOut"]) == (
+        1,
+        1,
+        1,
+    )
 
     # Recorded with the region and the model that applied.
     consent_id = page.evaluate("Consent.get().id")
@@ -181,6 +191,22 @@ def test_an_eu_visitor_with_gpc_gets_refusal_and_no_banner(visit):
     expect(page.get_by_role("dialog", name="Cookie preferences", exact=True)).to_be_hidden()
     assert set(statuses(page).values()) == {"blocked"}
     assert page.evaluate("Consent.get().method") == "gpc"
+
+
+@pytest.mark.parametrize("headers", [EU, CA], ids=["EU", "US-CA"])
+def test_an_adpc_refusal_is_honoured_like_gpc(visit, regional, headers):
+    """ADPC (Advanced Data Protection Control): the browser sends `ADPC: withdraw=*`; the
+    script it gets says so, and the banner refuses as under GPC, before any tag runs."""
+    page = visit({**headers, "ADPC": "withdraw=*"})
+    page.wait_for_timeout(300)
+    assert set(statuses(page).values()) == {"blocked"}
+    assert not {"_fbp", "_ga"} & cookie_names(page)
+    expect(page.get_by_role("dialog", name="Cookie preferences", exact=True)).to_be_hidden()
+    expect(page.get_by_role("dialog", name="Your privacy", exact=True)).to_be_hidden()
+    assert page.evaluate("Consent.get().signal") == "adpc"
+    current = regional.wait_for_receipt(page.evaluate("Consent.get().id"))["current"]
+    assert current["method"] == "adpc"
+    assert current["categories"] == {"required": True, "functional": False, "advertising": False}
 
 
 def test_the_gpc_crawlers_checks(visit, regional):
