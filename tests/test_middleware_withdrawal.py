@@ -120,4 +120,5 @@ def test_it_expires_on_pages_only_not_on_api_or_script_responses(held, site):
     script = held.get("/c/demo.js")
     assert script.status_code == 200
     assert set_cookie_headers(script) == []
-    assert script.headers["Vary"] == "Accept-Encoding"
+    # The script varies on its encoding and an ADPC refusal, never on the visitor's cookie.
+    assert script.headers["Vary"] == "Accept-Encoding, ADPC"
