@@ -57,14 +57,13 @@ _NAME_END = rb"(?=[\t\n\f\r />])"
 _START_TAG = re.compile(rb"<([a-zA-Z][^\t\n\f\r />]*+)(" + _ATTRIBUTES + rb")>")
 _END_TAG = re.compile(rb"</[a-zA-Z][^\t\n\f\r />]*+" + _ATTRIBUTES + rb">")
 # Where a URL names its host (no letters: read in the body as it is), and, read in the
-# body in any case, what changes how the markup after it is read (a comment, an element
+# lower-cased body, what changes how the markup after it is read (a comment, an element
 # whose text is not markup).
 _AUTHORITY = re.compile(rb"//([^/\\?#\s\"'<>]*)")
 _STATE_CHANGE = re.compile(
     rb"<(?:!--|(s(?:cript|tyle)|t(?:extarea|itle)|xmp|iframe|no(?:embed|frames)|plaintext)"
     + _NAME_END
-    + rb")",
-    re.IGNORECASE,
+    + rb")"
 )
 _COMMENT_END = re.compile(rb"<!--(?:-?>|.*?--!?>)", re.S)
 _ATTRIBUTE = re.compile(
@@ -72,10 +71,10 @@ _ATTRIBUTE = re.compile(
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+"
 )
 # Inside a <script>: what moves its tokenizer between the script data states.
-_SCRIPT_TOKEN = re.compile(rb"<!--|-->|<(/?)script" + _NAME_END, re.IGNORECASE)
-_SCRIPT_END = re.compile(rb"</script" + _NAME_END, re.IGNORECASE)
+_SCRIPT_TOKEN = re.compile(rb"<!--|-->|<(/?)script" + _NAME_END)
+_SCRIPT_END = re.compile(rb"</script" + _NAME_END)
 _RAW_TEXT_END = {
-    name: re.compile(rb"</" + name + _NAME_END, re.IGNORECASE)
+    name: re.compile(rb"</" + name + _NAME_END)
     for name in (b"iframe", b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes")
 }
 _GATED = (b"script", b"iframe", b"img", b"image")
@@ -117,18 +116,20 @@ def gate_tags(
     )
     if not held:
         return body
-    # Where a URL names a held host: each distinct authority's verdict worked out once,
-    # then where the held ones are, both by the regular expression engine rather than
-    # one Python step per URL in the page.
-    named = [
-        authority
-        for authority in set(_AUTHORITY.findall(body))
-        if _category(_authority_host(authority), held) is not None
-    ]
-    if not named:
+    # Where a URL names a held host; each authority's verdict worked out once.
+    hits = []
+    verdicts: dict[bytes, bool] = {}
+    for url in _AUTHORITY.finditer(body):
+        authority = url.group(1)
+        verdict = verdicts.get(authority)
+        if verdict is None:
+            verdict = verdicts[authority] = _category(_authority_host(authority), held) is not None
+        if verdict:
+            hits.append(url.start())
+    if not hits:
         return body
-    hits = [url.start() for url in _named(tuple(sorted(named))).finditer(body)]
-    return _Rewriter(body, held).rewrite(hits)
+    lower = body.lower()
+    return _Rewriter(body, lower, held).rewrite(hits)
 
 
 def gate_response(
@@ -205,15 +206,6 @@ def _held_hosts(held: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, byte
     return table
 
 
-@lru_cache(maxsize=256)
-def _named(authorities: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """Where a URL names one of ``authorities`` (each whole, as ``_AUTHORITY`` reads it)."""
-    longest_first = sorted(authorities, key=len, reverse=True)
-    return re.compile(
-        b"//(?:" + b"|".join(map(re.escape, longest_first)) + rb")(?![^/\\?#\s\"'<>])"
-    )
-
-
 @lru_cache(maxsize=4096)
 def _authority_host(authority: bytes) -> str:
     """The host of a URL's authority ("user@host:port", lower case)."""
@@ -233,9 +225,9 @@ class _Rewriter:
     """One body: where its held hosts are named, the tags naming them, and whether those
     are markup at all."""
 
-    def __init__(self, body: bytes, held: dict[str, bytes]) -> None:
-        # Read as it is: names are matched in any case (no lower-cased copy of the page).
+    def __init__(self, body: bytes, lower: bytes, held: dict[str, bytes]) -> None:
         self.body = body
+        self.lower = lower
         self.held = held
         # The gated body in pieces, unchanged runs as views of the body (copied once, by
         # the join).
@@ -257,13 +249,12 @@ class _Rewriter:
         # Walks what changes how the markup is read (comments, the text of <script>,
         # <style>, ...) up to each tag, each checked for being markup itself when that
         # matters: when what it would hide holds another change or a tag.
-        changes = _STATE_CHANGE.finditer(self.body, 0, order[-1])
+        changes = _STATE_CHANGE.finditer(self.lower, 0, order[-1])
         change = next(changes, None)
         markup_from = 0  # what follows is not in a comment or in raw text
         for at in order:
             while change is not None and change.start() < at:
                 start, name = change.start(), change.group(1)
-                name = name and name.lower()
                 change = next(changes, None)
                 if start < markup_from:
                     continue
@@ -283,15 +274,15 @@ class _Rewriter:
 
     def _region_end(self, start: int, name: bytes | None) -> int:
         """Where the comment or the raw text begun at ``start`` ends."""
-        body = self.body
+        body, lower = self.body, self.lower
         if name is None:
             comment = _COMMENT_END.match(body, start)
             return comment.end() if comment else len(body)
         # The start tag's end: its first ">" unless a quoted value may hold one.
-        close = body.find(b">", start)
+        close = lower.find(b">", start)
         if close < 0:
             return len(body)  # a tag that never ends: the rest of the body is in it
-        if b'"' in body[start:close] or b"'" in body[start:close]:
+        if b'"' in lower[start:close] or b"'" in lower[start:close]:
             tag = _START_TAG.match(body, start)
             if tag is None:
                 return len(body)
@@ -300,16 +291,16 @@ class _Rewriter:
             return self._script_end(close + 1)
         if name == b"plaintext":
             return len(body)
-        end = _RAW_TEXT_END[name].search(body, close + 1)
+        end = _RAW_TEXT_END[name].search(lower, close + 1)
         return end.start() if end else len(body)
 
     def _tag_around(self, at: int) -> re.Match[bytes] | None:
         """The start or end tag whose attributes hold position ``at``, if any: looked
         for among the last few tags before it, since an attribute value may hold a "<"."""
-        body = self.body
+        body, lower = self.body, self.lower
         start = at
         for _ in range(_LOOK_BACK):
-            start = body.rfind(b"<", 0, start)
+            start = lower.rfind(b"<", 0, start)
             if start < 0:
                 return None
             tag = _START_TAG.match(body, start) or _END_TAG.match(body, start)
@@ -325,19 +316,19 @@ class _Rewriter:
         """Where a <script>'s text ends, through the tokenizer's script data, escaped and
         double-escaped states: ``</script>`` inside ``<!-- <script> ... -->`` does not
         end it."""
-        body = self.body
-        close = _SCRIPT_END.search(body, pos)
-        end = close.start() if close else len(body)
-        if body.find(b"<!--", pos, end) < 0:
+        lower = self.lower
+        close = _SCRIPT_END.search(lower, pos)
+        end = close.start() if close else len(lower)
+        if lower.find(b"<!--", pos, end) < 0:
             return end  # no escape: the first </script> ends it
         state = "data"
-        for token in _SCRIPT_TOKEN.finditer(body, pos):
+        for token in _SCRIPT_TOKEN.finditer(self.lower, pos):
             text = token.group(0)
             if text == b"<!--":
                 if state == "data":
                     state = "escaped"
                     # "<!-->" and "<!--->" leave the escape as soon as they enter it.
-                    after = body[token.end() : token.end() + 2]
+                    after = self.lower[token.end() : token.end() + 2]
                     if after[:1] == b">" or after == b"->":
                         state = "data"
             elif text == b"-->":
@@ -353,12 +344,12 @@ class _Rewriter:
 
     def _gate(self, tag: re.Match[bytes], name: bytes) -> None:
         """Writes ``tag`` in the gated form if it loads from a held host. Its attributes
-        are matched in any case: their names are lower-cased, a URL's host is read in
-        lower case, and a type is compared in lower case."""
+        are read in the lower-cased body: their names and a URL's host are the same in
+        any case, and a type is compared in lower case."""
         attributes: dict[bytes, str] = {}  # the first of each name counts
         names: list[tuple[bytes, int, int]] = []  # (name, start, end) of those that matter
-        for attribute in _ATTRIBUTE.finditer(self.body, tag.start(2), tag.end(2)):
-            key = attribute.group(1).lower()
+        for attribute in _ATTRIBUTE.finditer(self.lower, tag.start(2), tag.end(2)):
+            key = attribute.group(1)
             if key not in _READ:
                 continue
             names.append((key, attribute.start(1), attribute.end(1)))
@@ -414,7 +405,7 @@ def _runs(attributes: Mapping[bytes, str]) -> bool:
         kind = "text/" + language
     elif kind == "":
         return True
-    return kind.strip(" \t\n\f\r").lower() in _JAVASCRIPT_TYPES
+    return kind.strip(" \t\n\f\r") in _JAVASCRIPT_TYPES
 
 
 def _srcset_urls(srcset: str | None) -> list[str]:
