@@ -32,9 +32,6 @@ from .admin_access import KnownFiltersChangeList
 
 BEFORE = "before"
 EXACT_UP_TO = 10_000
-# How far the ids written around a moment may stray from the order of their times
-# (concurrent transactions): seconds of the busiest decision rate.
-ID_SKEW = 10_000
 SCAN_WINDOW = 50_000  # records one page of a list may look at
 NUMBERED_PAGES = 20  # pages reached by number (OFFSET); deeper ones by key
 
@@ -124,15 +121,6 @@ class KeysetChangeList(KnownFiltersChangeList):
         bounds = PeriodFilter.parse(period) if period else None
         if bounds is not None:
             newest = newest.filter(created_at__lt=bounds[1])
-            if before is None:
-                # The newest id before the period's end, found by time (the created_at
-                # index: a day early in a month does not walk the month's later rows by
-                # id), then the newest id written up to ID_SKEW ids after it (ids follow
-                # time but for transactions committed out of order).
-                latest = newest.order_by("-created_at").values_list("pk", flat=True).first()
-                if latest is None:
-                    return None
-                newest = newest.filter(pk__gte=latest, pk__lt=latest + ID_SKEW)
         found = newest.aggregate(top=Max("pk"))["top"]
         return None if found is None else found + 1
 
