@@ -128,17 +128,19 @@ def test_a_period_starts_the_window_at_its_end(superuser_client, site, monkeypat
     assert shown(found) == [old.pk]
 
 
+@pytest.mark.parametrize("probes", [50, 0], ids=["by time", "too many sites: by id"])
 def test_a_period_ending_early_in_a_month_finds_its_rows_by_time(
-    superuser_client, site, monkeypatch
+    superuser_client, site, monkeypatch, probes
 ):
     """The window starts from the newest row before the period's end found by time, and
     takes in rows whose ids came after it (transactions committed out of order)."""
     monkeypatch.setattr(admin_lists, "SCAN_WINDOW", 50)
+    monkeypatch.setattr(admin_lists, "MAX_SITE_PROBES", probes)
     day = timezone.localtime() - timedelta(days=40)
     in_the_day = [decide(day.replace(hour=12, minute=n)) for n in range(3)]
     later = [decide(day + timedelta(days=1, minutes=n)) for n in range(20)]
-    # Written after the later ones, but dated within the day.
-    late_commit = decide(day.replace(hour=23, minute=59))
+    # Written after the later ones, but dated within the day, before its newest row.
+    late_commit = decide(day.replace(hour=11, minute=0))
     found = superuser_client.get(URL, {"period": f"{day:%Y-%m-%d}"})
     assert shown(found) == [late_commit.pk, *[r.pk for r in reversed(in_the_day)]]
     assert not set(shown(found)) & {r.pk for r in later}
