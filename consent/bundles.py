@@ -95,8 +95,8 @@ class SiteBundle:
     rules_built: bool = False
     privacy_rules: dict[str, str] | None = field(default=None, repr=False)
     privacy_default: str = OPT_IN
-    # The script served to visitors under each other privacy model than the default's
-    # (script, script_etag, script_gzip above).
+    # The script served to visitors under each privacy model the site uses (the default
+    # model's is also script, script_etag, script_gzip above).
     variants: dict[str, "ScriptVariant"] = field(default_factory=dict, repr=False)
     # The same per model for a browser that sends an ADPC refusal (the banner cannot read
     # request headers, so the script tells it: it then refuses as under GPC).
@@ -109,18 +109,13 @@ class SiteBundle:
     @property
     def regional(self) -> bool:
         """Whether visitors get another script depending on where they are."""
-        return bool(self.variants)
+        return len(self.variants) > 1
 
     def script_for(self, region: Region, adpc: bool = False) -> "ScriptVariant":
         """The script for a visitor in ``region``: its privacy model's variant, the one
         that tells the banner of an ADPC refusal where the browser sent one."""
-        model, _ = self.privacy_model_for(region)
-        if adpc and self.adpc_variants:
-            return self.adpc_variants[model]
-        variant = self.variants.get(model)
-        if variant is not None:
-            return variant
-        return ScriptVariant(self.script, self.script_etag, self.script_gzip)
+        model = self.privacy_model_for(region)[0] if self.regional else self.privacy_default
+        return (self.adpc_variants if adpc else self.variants)[model]
 
     def hash_for_language(self, language: str) -> str:
         return self.texts_hash.get(language) or self.texts_hash[self.default_language]
@@ -290,7 +285,7 @@ def build_bundle(site: m.Site) -> SiteBundle:
         model: ScriptVariant.of(variant_config({**inlined, "adpc": True}, model), model)
         for model in models
     }
-    default = variants.pop(site.default_privacy_model)
+    default = variants[site.default_privacy_model]
 
     hosts: dict[str, list[str]] = {}
     for vendor in vendors:

@@ -122,7 +122,7 @@ def vary_headers() -> list[str]:
     ]
 
 
-def choose(rules: dict[str, str], default: str, region: Region) -> tuple[str, str]:
+def choose(rules: Mapping[str, str], default: str, region: Region) -> tuple[str, str]:
     """(privacy model, the code it was chosen by) for ``region``, from ``rules`` (region
     code -> model): the subdivision's rule, else the country's, else ``default`` ("")."""
     for code in (region.subdivision, region.country):

@@ -86,7 +86,7 @@ class SiteRuleSet:
         return any(model != self.privacy_default for model in self.privacy_rules.values())
 
     def model_for(self, region: Region) -> str:
-        return choose(dict(self.privacy_rules), self.privacy_default, region)[0]
+        return choose(self.privacy_rules, self.privacy_default, region)[0]
 
     @classmethod
     def of(

@@ -122,24 +122,18 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
             status=404,
             content_type="text/javascript",
         )
-    adpc = is_adpc_refusal(request.META.get("HTTP_ADPC", ""))
-    if not bundle.regional and not adpc:
-        response = _cacheable(
-            request,
-            bundle.script,
-            bundle.script_etag,
-            "text/javascript; charset=utf-8",
-            bundle.script_gzip,
-        )
-        patch_vary_headers(response, ["ADPC"])
-        return response
-    # The privacy model of the visitor's region (the trusted proxy's headers), and an
-    # ADPC refusal: still one request, cacheable by a CDN that keys its cache on those.
-    variant = bundle.script_for(regions.from_meta(request.META), adpc)
+    # The privacy model of the visitor's region (the trusted proxy's headers, read only
+    # where the site's rules differ by region), and an ADPC refusal: still one request,
+    # cacheable by a CDN that keys its cache on those headers.
+    regional = bundle.regional
+    variant = bundle.script_for(
+        regions.from_meta(request.META) if regional else regions.Region(),
+        is_adpc_refusal(request.META.get("HTTP_ADPC", "")),
+    )
     response = _cacheable(
         request, variant.script, variant.etag, "text/javascript; charset=utf-8", variant.gzipped
     )
-    patch_vary_headers(response, ["ADPC", *(regions.vary_headers() if bundle.regional else [])])
+    patch_vary_headers(response, ["ADPC", *(regions.vary_headers() if regional else [])])
     return response
 
 

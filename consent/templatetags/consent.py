@@ -65,12 +65,15 @@ def inline_script(site_key: str, meta: dict | None = None) -> SafeString | None:
         return None
     from ..bundles import get_bundle
     from ..regions import from_meta
+    from ..rules import is_adpc_refusal
 
     bundle = get_bundle(site_key)
     if bundle is None:
         return None
-    # The variant of the visitor's region (the page then varies on its headers too).
-    script = bundle.script_for(from_meta(meta or {})).script
+    # The variant the script endpoint would answer this visitor with (the page then
+    # varies on the same headers).
+    meta = meta or {}
+    script = bundle.script_for(from_meta(meta), is_adpc_refusal(meta.get("HTTP_ADPC", ""))).script
     lowered = script.lower()
     if b"</script" in lowered or b"<!--" in lowered or b"<script" in lowered:
         return None
