@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.urls import reverse
 
+from . import layers
 from . import models as m
 from .regions import Region, choose
 from .rules import CookieRule
@@ -35,11 +36,13 @@ log = logging.getLogger(__name__)
 BANNER_FILE = Path(settings.BASE_DIR) / "banner_static" / "dist" / "banner.js"
 # The build per privacy model (banner_static/scripts/build.mjs): the notice is only in the
 # notice-only and opt-out ones, the "Your Privacy Choices" link and the GPP API only in
-# the opt-out one.
+# the opt-out one. And the preferences layer, the same for every model (consent.layers).
+PREFERENCES = "preferences"
 BANNER_FILES = {
     OPT_IN: BANNER_FILE,
     "opt_out": BANNER_FILE.with_name("banner-optout.js"),
     "notice": BANNER_FILE.with_name("banner-notice.js"),
+    PREFERENCES: BANNER_FILE.with_name("preferences.js"),
 }
 MISSING = "missing"
 MISSING_TTL = 60
@@ -54,6 +57,7 @@ class ScriptVariant:
 
     @classmethod
     def of(cls, config: dict, model: str) -> "ScriptVariant":
+        """The build for ``model`` (or PREFERENCES) called with ``config``."""
         config_json = json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode()
         # "</" would end an inline <script> early if a site ever inlines the response.
         script = banner_code(model) + b"(" + config_json.replace(b"</", b"<\\/") + b");\n"
@@ -101,6 +105,8 @@ class SiteBundle:
     # The same per model for a browser that sends an ADPC refusal (the banner cannot read
     # request headers, so the script tells it: it then refuses as under GPC).
     adpc_variants: dict[str, "ScriptVariant"] = field(default_factory=dict, repr=False)
+    # The preferences layer with its data (/c/KEY/preferences.js), for every model.
+    preferences: "ScriptVariant | None" = field(default=None, repr=False)
 
     def privacy_model_for(self, region: Region) -> tuple[str, str]:
         """(model, the region code it was chosen by, "" for the site's default)."""
@@ -277,8 +283,10 @@ def build_bundle(site: m.Site) -> SiteBundle:
     privacy_rules = {
         code: rule.privacy_model for rule in site.regional_rules.all() for code in rule.codes()
     }
-    # The script's own copy leaves out what the banner never reads (its URL names the site).
-    inlined = {k: v for k, v in config.items() if k != "site"}
+    # The script's own copy leaves out what the banner never reads (its URL names the site)
+    # and what only the preferences layer shows, which it loads when it is opened.
+    inlined, panel = layers.split({k: v for k, v in config.items() if k != "site"})
+    inlined["preferences"] = reverse("consent-preferences", args=[site.key])
     models = {site.default_privacy_model, *privacy_rules.values()}
     variants = {model: ScriptVariant.of(variant_config(inlined, model), model) for model in models}
     adpc_variants = {
@@ -317,6 +325,7 @@ def build_bundle(site: m.Site) -> SiteBundle:
         privacy_default=site.default_privacy_model,
         variants=variants,
         adpc_variants=adpc_variants,
+        preferences=ScriptVariant.of(panel, PREFERENCES),
     )
 
 

@@ -17,6 +17,11 @@ urlpatterns = [
     # (consent.api.fastpath).
     path("c/<site_key:site_key>.js", before_middleware(api.script), name="consent-script"),
     path(
+        "c/<site_key:site_key>/preferences.js",
+        before_middleware(api.preferences_script),
+        name="consent-preferences",
+    ),
+    path(
         "api/v1/sites/<site_key:site_key>/config", api.SiteConfigView.as_view(), name="site-config"
     ),
     path("api/v1/sites/<site_key:site_key>/rules", api.SiteRulesView.as_view(), name="site-rules"),

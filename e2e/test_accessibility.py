@@ -1,6 +1,7 @@
 """Keyboard use, axe-core, small screens, zoom and layout stability, with screenshots."""
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import AXE
 
@@ -10,12 +11,13 @@ FOCUSED = """() => {
     while (active && active.shadowRoot && active.shadowRoot.activeElement) {
         active = active.shadowRoot.activeElement;
     }
+    // (The preferences layer is there once it has been loaded.)
     const dialog = document.querySelector("consent-ui").shadowRoot.querySelector("[aria-modal]");
     return {
         label: active.getAttribute("aria-label")
             || (active.labels && active.labels.length ? active.labels[0] : active).textContent.trim(),
         role: active.getAttribute("role") || active.tagName.toLowerCase(),
-        inDialog: dialog.contains(active),
+        inDialog: !!dialog && dialog.contains(active),
         checked: active.checked,
     };
 }"""
@@ -45,7 +47,7 @@ def test_keyboard_only_visitor_can_customise_and_come_back(open_page):
         assert focused(page)["label"] == label
 
     page.keyboard.press("Enter")
-    assert visit.preferences().is_visible()
+    expect(visit.preferences()).to_be_visible()
     assert focused(page)["inDialog"]
     # Tab and Shift+Tab never leave the modal layer.
     for _ in range(25):
@@ -73,13 +75,13 @@ def test_keyboard_only_visitor_can_customise_and_come_back(open_page):
     assert focused(page)["label"] == "Cookie Preferences"
 
     page.keyboard.press("Enter")
-    assert visit.preferences().is_visible()
+    expect(visit.preferences()).to_be_visible()
     page.keyboard.press("Escape")
     assert focused(page)["label"] == "Cookie Preferences"
 
     page.focus("a[data-consent-open]")
     page.keyboard.press("Enter")
-    assert visit.preferences().is_visible()
+    expect(visit.preferences()).to_be_visible()
     page.keyboard.press("Escape")
     assert page.evaluate("document.activeElement.matches('a[data-consent-open]')")
 
@@ -99,6 +101,7 @@ def test_axe_finds_no_violations_on_either_layer(open_page, artifacts, scheme):
     assert axe_violations(page) == []
 
     page.get_by_role("button", name="Customise").click()
+    expect(visit.preferences()).to_be_visible()
     for summary in visit.preferences().locator("summary").all():
         summary.click()
     page.screenshot(path=artifacts / f"layer2-{scheme}.png")
@@ -134,6 +137,7 @@ def test_both_layers_fit_small_screens_and_zoom(open_page, artifacts, name, opti
 
     page.get_by_role("button", name="Customise").click()
     dialog = visit.preferences()
+    expect(dialog).to_be_visible()
     box = dialog.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= width
     assert dialog.evaluate("d => d.scrollWidth <= d.clientWidth")

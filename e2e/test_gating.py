@@ -132,7 +132,7 @@ def test_the_banner_works_under_a_strict_content_security_policy(open_page, site
     visit.page.get_by_role("button", name="Accept all").click()
     visit.wait_for_ran(5)
     visit.page.get_by_role("link", name="Cookie Preferences").click()
-    assert visit.preferences().is_visible()
+    expect(visit.preferences()).to_be_visible()
     assert visit.ran() == ALL_TAGS
     assert visit.page.evaluate("window.__violations") == []
     visit.platform.wait_for_receipt(visit.consent_id())

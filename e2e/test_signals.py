@@ -34,7 +34,7 @@ def test_an_opt_out_signal_suppresses_every_optional_tag_without_a_banner(open_p
     # The preferences say the request was honoured, and offer nothing to switch on.
     visit.page.get_by_role("link", name="Cookie Preferences").click()
     preferences = visit.preferences()
-    assert preferences.get_by_text("Opt-out request honoured").is_visible()
+    expect(preferences.get_by_text("Opt-out request honoured")).to_be_visible()
     for name in ("Functional", "Advertising"):
         switch = preferences.get_by_role("switch", name=name)
         assert not switch.is_checked() and switch.is_disabled()

@@ -5,6 +5,8 @@
 // model does not use: opt-in visitors never download the notice or GPP.
 // The script endpoint appends `(` + the site's config JSON + `);`, so the served file
 // runs the banner with its configuration and needs no build at request time.
+// dist/preferences.js is the second layer, the same for every model, which the banner
+// loads when the visitor opens it; its endpoint appends that layer's data the same way.
 // esbuild bundles the modules and inlines the CSS; terser then compresses the bundle
 // further (about 350 bytes gzip -9 below esbuild's own minification, which the 8 KB bar
 // on the served script needs).
@@ -19,18 +21,21 @@ export const VARIANTS = {
   "banner.js": { NOTICE: false, OPT_OUT: false },
   "banner-notice.js": { NOTICE: true, OPT_OUT: false },
   "banner-optout.js": { NOTICE: true, OPT_OUT: true },
+  "preferences.js": { NOTICE: false, OPT_OUT: false, entry: "preferences.js" },
 };
 
-export async function bundle(flags = VARIANTS["banner.js"]) {
-  const css = await transform(await readFile(dir + "src/banner.css", "utf8"), { loader: "css", minify: true });
+export async function bundle({ entry = "main.js", ...flags } = VARIANTS["banner.js"]) {
   const inlineCss = {
     name: "inline-css",
     setup(builder) {
-      builder.onLoad({ filter: /\.css$/ }, () => ({ contents: css.code.trim(), loader: "text" }));
+      builder.onLoad({ filter: /\.css$/ }, async ({ path }) => {
+        const css = await transform(await readFile(path, "utf8"), { loader: "css", minify: true });
+        return { contents: css.code.trim(), loader: "text" };
+      });
     },
   };
   const result = await build({
-    stdin: { contents: 'import start from "./main.js"; start(config);', resolveDir: dir + "src" },
+    stdin: { contents: `import start from "./${entry}"; start(config);`, resolveDir: dir + "src" },
     bundle: true,
     format: "esm",
     minify: true,

@@ -21,7 +21,8 @@ export default function start(config) {
   if (window.Consent) return;
   consentDefault();
   const script = document.currentScript;
-  const endpoint = new URL(config.endpoint, (script && script.src) || location.href).href;
+  const base = (script && script.src) || location.href;
+  const endpoint = new URL(config.endpoint, base).href;
   const categories = config.categories;
   const optional = categories.filter((category) => !category.required).map((category) => category.slug);
   const lang = pickLanguage(config, [document.documentElement.lang, ...(navigator.languages || [])]);
@@ -91,7 +92,7 @@ export default function start(config) {
   }
 
   const set = (on) => decide({ ...(choice && choice.on), ...on }, "custom");
-  const [render, open, placeholder, offerReload] = createUI(config, lang, script && script.nonce, signal, isOn, decide, (slug) => set({ [slug]: true }));
+  const [render, open, placeholder, offerReload] = createUI(config, lang, script && script.nonce, signal, isOn, decide, (slug) => set({ [slug]: true }), base);
   const activateTags = gateTags(allowed, hosts, config.autoBlocking, placeholder);
 
   // A Content-Security-Policy cannot change once its page has loaded (Django sites list

@@ -3,8 +3,8 @@
 // (style-src 'self') allows; browsers without it get a <style> with the script's nonce.
 //
 // First layer: a non-modal dialog over the bottom of the page (position: fixed, so it
-// never moves the page's content). Second layer: a modal dialog that traps Tab, closes on
-// Esc and gives focus back to whatever opened it.
+// never moves the page's content). Second layer: the preferences dialog, in its own file
+// (src/preferences.js), loaded the first time the visitor reaches for it.
 import { h } from "./dom.js";
 import { has, webUrl } from "./untrusted.js";
 import { isRightToLeft } from "./language.js";
@@ -12,8 +12,6 @@ import banner from "./banner.css";
 
 // The opt-out link's icon and status line: only in banner-optout.js.
 const css = OPT_OUT ? banner + ".icon{vertical-align:middle}.status{display:block;font-size:.85em}" : banner;
-
-const FOCUSABLE = "button,input:not(:disabled),a[href],summary";
 
 // The California Privacy Protection Agency's opt-out icon: a blue and white toggle, a
 // check on the white side and a cross on the blue. Decorative: the link's text says it.
@@ -37,17 +35,19 @@ function privacyChoicesIcon() {
 
 // signal: the opt-out signal in force ("" for none); isOn(slug): whether an optional
 // category is on; decide(on, method) records a decision; allow(slug) switches one on.
-export function createUI(config, lang, nonce, signal, isOn, decide, allow) {
+// base: the URL the configuration's relative URLs are relative to (the script's own).
+export function createUI(config, lang, nonce, signal, isOn, decide, allow, base) {
   const texts = config.texts[lang];
   const dir = isRightToLeft(lang) ? "rtl" : "ltr";
-  // The banner's shadow root and each placeholder's document get the one stylesheet.
-  function style(root, realm = window) {
+  // The banner's shadow root and each placeholder's document get the banner's
+  // stylesheet; the preferences layer adds its own.
+  function style(root, sheetText = css, realm = window) {
     try {
       const sheet = new realm.CSSStyleSheet();
-      sheet.replaceSync(css);
-      root.adoptedStyleSheets = [sheet];
+      sheet.replaceSync(sheetText);
+      root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
     } catch {
-      (root.head || root).append(h("style", { nonce }, css));
+      (root.head || root).append(h("style", { nonce }, sheetText));
     }
   }
   const host = h("consent-ui");
@@ -55,6 +55,8 @@ export function createUI(config, lang, nonce, signal, isOn, decide, allow) {
   style(root);
 
   const button = (label, onclick, secondary) => h("button", { class: secondary ? "button secondary" : "button", onclick }, label);
+  // What opens the preferences starts loading them as soon as the visitor points at it.
+  const openButton = (label) => h("button", { class: "button secondary", onclick: () => open(), onpointerenter: load, onfocus: load }, label);
   const closeButton = (onclick) => h("button", { class: "close", "aria-label": texts.close, onclick }, "×");
   const privacyLink = () => webUrl(config.privacyUrl) && h("a", { href: config.privacyUrl }, texts.privacy);
   const acceptOrReject = (last) => [
@@ -93,78 +95,16 @@ export function createUI(config, lang, nonce, signal, isOn, decide, allow) {
             render(false);
           }),
           OPT_OUT && button(texts.optOut, () => decide({ ...Object.fromEntries(config.categories.map(({ slug }) => [slug, isOn(slug)])), advertising: false }, "custom")),
-          button(OPT_OUT ? texts.choices : texts.customise, () => open(), true),
+          openButton(OPT_OUT ? texts.choices : texts.customise),
         ]
-        : acceptOrReject(button(texts.customise, () => open(), true)),
+        : acceptOrReject(openButton(texts.customise)),
     ),
   );
 
-  const switches = Object.create(null);
-  const sections = config.categories.map(({ slug, required, vendors, cookies }) => {
-    const words = (has(texts.categories, slug) && texts.categories[slug]) || { name: slug };
-    const details = (summary, items, item) => items.length > 0 && h(
-      "details",
-      {},
-      h("summary", {}, `${summary} (${items.length})`),
-      h("ul", {}, items.map((entry) => h("li", {}, ...item(entry)))),
-    );
-    return h(
-      "section",
-      { class: "category" },
-      h(
-        "div",
-        { class: "row" },
-        h("h3", {}, h("label", { for: "switch-" + slug }, words.name)),
-        required && h("span", { class: "muted" }, texts.alwaysOn),
-        (switches[slug] = h("input", {
-          type: "checkbox",
-          role: "switch",
-          class: "switch",
-          id: "switch-" + slug,
-          "aria-describedby": "about-" + slug,
-          disabled: required || signal,
-        })),
-      ),
-      h("p", { class: "muted", id: "about-" + slug }, words.description),
-      details(texts.vendors, vendors, (vendor) => [
-        h("strong", {}, vendor.name),
-        vendor.description && [" ", vendor.description],
-        webUrl(vendor.privacyUrl) && [" ", h("a", { href: vendor.privacyUrl, "aria-label": texts.privacy + ": " + vendor.name }, texts.privacy)],
-      ]),
-      details(texts.cookies, cookies, ({ name, days, vendor, purpose }) => [
-        h("code", {}, name),
-        " · " + (typeof days === "number" ? days + " " + (days === 1 ? texts.day : texts.days) : texts.session),
-        vendor && " · " + vendor,
-        purpose && h("br"),
-        purpose,
-      ]),
-    );
-  });
-
-  const dialog = h(
-    "div",
-    { class: "dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "preferences-title", tabindex: -1, onkeydown: trapKeys },
-    h("div", { class: "header" }, h("h2", { id: "preferences-title" }, (OPT_OUT && texts.choices) || texts.preferences), closeButton(close)),
-    signal && h("p", { class: "note", role: "status" }, texts.honoured),
-    h("p", {}, texts.body, " ", privacyLink()),
-    sections,
-    h(
-      "div",
-      { class: "buttons" },
-      signal
-        ? button(texts.close, close)
-        : acceptOrReject(button(texts.save, () => {
-          const on = Object.create(null);
-          for (const slug in switches) on[slug] = switches[slug].checked;
-          decide(on, "custom");
-        }, true)),
-    ),
-  );
-  const overlay = h("div", { class: "overlay", hidden: true, onclick: (event) => event.target === overlay && close() }, dialog);
   // The opt-out model's link is the law's, whatever the site set: always there.
   const reopenButton = (OPT_OUT || config.button) && h(
     "button",
-    { class: "reopen", "aria-haspopup": "dialog", onclick: () => open() },
+    { class: "reopen", "aria-haspopup": "dialog", onclick: () => open(), onpointerenter: load, onfocus: load },
     OPT_OUT ? [privacyChoicesIcon(), " ", texts.choices, signal && h("span", { class: "status" }, texts.honoured)] : texts.preferences,
   );
   const reloadNote = h(
@@ -174,7 +114,8 @@ export function createUI(config, lang, nonce, signal, isOn, decide, allow) {
     closeButton(() => (reloadNote.hidden = true)),
   );
 
-  root.append(h("div", { class: "root", lang, dir }, bar, reopenButton, reloadNote, overlay));
+  const layers = h("div", { class: "root", lang, dir }, bar, reopenButton, reloadNote);
+  root.append(layers);
   // The banner script runs in <head>, before <body> exists. It is mounted as soon as the
   // parser creates <body>: still before the first paint, and inside the document's body
   // where assistive technology and audits expect content.
@@ -198,40 +139,46 @@ export function createUI(config, lang, nonce, signal, isOn, decide, allow) {
 
   const isShown = (element) => element && element.isConnected && element.getClientRects().length > 0;
 
+  // The preferences layer: loaded once, by a <script> with the banner's nonce (so a
+  // strict CSP lets it run), when the visitor first points at or focuses a button that
+  // opens it, or asks for it; opening waits for it. Where it cannot load, the first layer
+  // shows instead: its buttons decide (and opt out) without it.
+  let loading, overlay, show;
+  function load() {
+    return loading = loading || new Promise((resolve, reject) => {
+      const script = h("script", { src: new URL(config.preferences, base), nonce, onload: () => resolve(script.panel), onerror: reject });
+      document.head.append(script);
+    }).then((make) => {
+      [overlay, show] = make({
+        texts, lang, signal, isOn, decide, button, closeButton, privacyLink, acceptOrReject, close,
+        title: (OPT_OUT && texts.choices) || texts.preferences,
+        style: (sheet) => style(root, sheet),
+      });
+      layers.append(overlay);
+    }).catch(() => (loading = 0));
+  }
+
   function open(from) {
     opener = from || deepActiveElement();
-    for (const { slug, required } of config.categories) switches[slug].checked = required || isOn(slug);
-    overlay.hidden = false;
-    dialog.focus();
+    load().then(() => {
+      if (show) return show();
+      render(false, true);
+      bar.focus();
+    });
   }
 
   function close() {
-    if (overlay.hidden) return;
+    if (!overlay || overlay.hidden) return;
     overlay.hidden = true;
     const target = [opener, reopenButton, bar].find(isShown);
     if (target) target.focus();
   }
 
-  function trapKeys(event) {
-    if (event.key === "Escape") {
-      event.stopPropagation();
-      close();
-    } else if (event.key === "Tab") {
-      const focusable = [...dialog.querySelectorAll(FOCUSABLE)].filter(isShown);
-      const first = focusable[0];
-      const last = focusable[focusable.length - 1];
-      const active = root.activeElement;
-      if (event.shiftKey ? active === first || active === dialog : active === last) {
-        event.preventDefault();
-        (event.shiftKey ? last : first).focus();
-      }
-    }
-  }
-
   // Shows the first layer while the visitor has not decided (a notice: until they
   // decide or dismiss it), the floating button after (the opt-out link: always).
-  function render(decided) {
-    if (NOTICE && dismissed) decided = true;
+  // (again: even so, as when the preferences cannot load.)
+  function render(decided, again) {
+    if (NOTICE && dismissed && !again) decided = true;
     // (While the notice shows, its own "Your Privacy Choices" button is the link.)
     if (reopenButton) reopenButton.hidden = !decided;
     if (!decided && bar.hidden) {
@@ -266,7 +213,7 @@ export function createUI(config, lang, nonce, signal, isOn, decide, allow) {
       // Null for an iframe sandboxed without allow-same-origin: it stays empty.
       const doc = frame.contentDocument;
       if (!doc) return;
-      style(doc, frame.contentWindow);
+      style(doc, css, frame.contentWindow);
       doc.documentElement.lang = lang;
       doc.body.append(h(
         "div",

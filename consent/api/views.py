@@ -104,9 +104,8 @@ def _cacheable(
     return response
 
 
-@require_GET
-def script(request: HttpRequest, site_key: str) -> HttpResponse:
-    """The one file a site embeds: the banner with the site's config inlined."""
+def _site_script(site_key: str) -> SiteBundle | HttpResponse:
+    """The site's bundle, or the script-shaped answer when there is none to serve."""
     try:
         bundle = get_bundle(site_key)
     except DatabaseError:
@@ -122,6 +121,15 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
             status=404,
             content_type="text/javascript",
         )
+    return bundle
+
+
+@require_GET
+def script(request: HttpRequest, site_key: str) -> HttpResponse:
+    """The one file a site embeds: the banner with the site's config inlined."""
+    bundle = _site_script(site_key)
+    if isinstance(bundle, HttpResponse):
+        return bundle
     # The privacy model of the visitor's region (the trusted proxy's headers, read only
     # where the site's rules differ by region), and an ADPC refusal: still one request,
     # cacheable by a CDN that keys its cache on those headers.
@@ -135,6 +143,20 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
     )
     patch_vary_headers(response, ["ADPC", *(regions.vary_headers() if regional else [])])
     return response
+
+
+@require_GET
+def preferences_script(request: HttpRequest, site_key: str) -> HttpResponse:
+    """The preferences layer with its data (consent.layers), which the banner loads the
+    first time a visitor opens it: the same for every region, cacheable like the script."""
+    bundle = _site_script(site_key)
+    if isinstance(bundle, HttpResponse):
+        return bundle
+    layer = bundle.preferences
+    assert layer is not None  # every bundle a release that serves this builds has it
+    return _cacheable(
+        request, layer.script, layer.etag, "text/javascript; charset=utf-8", layer.gzipped
+    )
 
 
 class SiteConfigView(APIView):
