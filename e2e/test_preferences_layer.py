@@ -61,3 +61,14 @@ def test_a_visitor_can_still_decide_when_the_layer_cannot_load(open_page):
     page.get_by_role("button", name="Cookie Preferences").click()
     expect(visit.preferences()).to_be_visible()
     expect(visit.preferences().get_by_role("switch", name="Advertising")).not_to_be_checked()
+
+
+def test_deciding_on_the_first_layer_does_not_download_it(open_page):
+    visit = open_page()
+    page = visit.page
+    page.get_by_role("button", name="Reject all").focus()
+    page.keyboard.press("Enter")
+    # Focus lands on the floating button, which opens the layer: that alone loads nothing.
+    expect(page.get_by_role("button", name="Cookie Preferences")).to_be_focused()
+    visit.ran_once_settled()
+    assert layer_requests(visit) == []

@@ -104,7 +104,8 @@ export function createUI(config, lang, nonce, signal, isOn, decide, allow, base)
   // The opt-out model's link is the law's, whatever the site set: always there.
   const reopenButton = (OPT_OUT || config.button) && h(
     "button",
-    { class: "reopen", "aria-haspopup": "dialog", onclick: () => open(), onpointerenter: load, onfocus: load },
+    // (Not on focus: the button takes focus when a decision hides the first layer.)
+    { class: "reopen", "aria-haspopup": "dialog", onclick: () => open(), onpointerenter: load },
     OPT_OUT ? [privacyChoicesIcon(), " ", texts.choices, signal && h("span", { class: "status" }, texts.honoured)] : texts.preferences,
   );
   const reloadNote = h(
