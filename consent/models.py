@@ -595,6 +595,44 @@ class TreeHead(AppendOnlyModel):
         return f"head {self.tree_size}"
 
 
+class SealedMonth(models.Model):
+    """How many consent records of one month (UTC) and one site the sealer has appended to
+    the log. With SealedRun, what the retention purge names when it drops a month's
+    partition, read instead of the month's rows (consent.records.purge_partitions).
+
+    A speed-up, never evidence: verify_audit reads none of it, and excuses a leaf without
+    a row only where a purge event names it and the tree says it was signed before the
+    event's cutoff, whatever this table said when the event was written."""
+
+    month = models.DateField(help_text="Its first day")
+    site_id = models.BigIntegerField()
+    records = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "site_id"], name="sealed_month_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} site {self.site_id}: {self.records} records"
+
+
+class SealedRun(models.Model):
+    """Consecutive leaves, ``first_leaf`` to ``last_leaf``, that the sealer gave consent
+    records of one month (UTC): a month's records take a few runs (audit events come in
+    between), not one row each. See SealedMonth."""
+
+    month = models.DateField(help_text="Its first day")
+    first_leaf = models.BigIntegerField()
+    last_leaf = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "last_leaf"], name="sealed_run_end")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: leaves {self.first_leaf}-{self.last_leaf}"
+
+
 # --- Operations: exports, statistics, cookie scans ---------------------------------------
 
 

@@ -4,14 +4,17 @@ A site that keeps years of decisions must not pay for them on every page of the 
 and its retention purge must not rewrite a month of rows: on PostgreSQL the records table
 is partitioned by ``created_at``, one partition per month, and a month past every site's
 retention leaves as one ``DROP TABLE``. pg_partman makes the months ahead (``premake``)
-and drops the old ones; this module is the only place that talks to it.
+and lists them; this module is the only place that talks to it, and to the partitions.
 
 - Migration 0011 calls ``partition()`` (and ``unpartition()`` backwards) when the server
   has the pg_partman extension; without it the table stays one table and the system check
   ``consent.W010`` says so. SQLite, the embedded default, is never partitioned.
 - ``maintain()`` (Celery beat, hourly) makes the partitions of the months ahead.
-- ``expired(cutoff)`` lists the partitions wholly before a moment; ``drop(cutoff)``
-  drops them. consent.records.purge_partitions logs the purge event first.
+- ``expired(cutoff)`` lists the partitions wholly before a moment; ``detach(those)``
+  takes them out of the table into the schema ``PURGED`` (consent.records.purge_partitions
+  logs the purge event in the same transaction), and ``drop_detached()`` then drops them,
+  in transactions of their own: the records table is locked only while the months are
+  detached, never while their files are deleted.
 
 Nothing else changes for the code: Django sees one table whose primary key is ``id``
 (PostgreSQL's is ``(id, created_at)``, as a partitioned table requires).
@@ -24,15 +27,17 @@ Nothing else changes for the code: Django sees one table whose primary key is ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection as default_connection
+from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 TABLE = "consent_consentrecord"
 SCHEMA = "partman"  # where pg_partman's functions and configuration live
 INTERVAL = "monthly"
 PREMAKE = 4  # months made ahead of today; maintenance runs hourly
+PURGED = "consent_purged"  # where the purge leaves the months it detached, until dropped
 
 
 @dataclass(frozen=True)
@@ -251,32 +256,96 @@ def expired(
     return [p for p in partitions(connection) if p.end < cutoff]
 
 
+def months(chosen: list[Partition]) -> list[date] | None:
+    """The months (first days, UTC) that ``chosen`` partitions hold, where each holds
+    whole months of UTC; else None."""
+    found = []
+    for partition in chosen:
+        start, end = (moment.astimezone(UTC) for moment in (partition.start, partition.end))
+        if start != _month_start(start) or end != _month_start(end):
+            return None
+        while start < end:
+            found.append(start.date())
+            start = _month_start(start.replace(day=28) + timedelta(days=4))
+    return found
+
+
+def _month_start(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def unsealed(chosen: list[Partition], connection: BaseDatabaseWrapper = default_connection) -> bool:
+    """Any row of ``chosen`` partitions is not in the log yet: one probe each of the index
+    of unsealed rows."""
+    with connection.cursor() as cursor:
+        for partition in chosen:
+            cursor.execute(
+                f'SELECT EXISTS (SELECT 1 FROM "{partition.name}" WHERE leaf_index IS NULL)'
+            )
+            if cursor.fetchone()[0]:
+                return True
+    return False
+
+
+def leaf_bounds(
+    chosen: list[Partition], connection: BaseDatabaseWrapper = default_connection
+) -> tuple[int, int] | None:
+    """The first and last leaf of the rows of ``chosen`` partitions (None: no row in the
+    log): two probes each of the leaf index."""
+    found: list[tuple[int, int]] = []
+    with connection.cursor() as cursor:
+        for partition in chosen:
+            cursor.execute(f'SELECT min(leaf_index), max(leaf_index) FROM "{partition.name}"')
+            first, last = cursor.fetchone()
+            if first is not None:
+                found.append((first, last))
+    return (min(f for f, _ in found), max(last for _, last in found)) if found else None
+
+
 def contents(
     chosen: list[Partition], connection: BaseDatabaseWrapper = default_connection
-) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
-    """What ``chosen`` partitions hold: (site id, records, records in the log) per site,
-    and the runs of consecutive leaves (first, last) of their records."""
-    rows = " UNION ALL ".join(f'SELECT site_id, leaf_index FROM "{p.name}"' for p in chosen)
+) -> tuple[dict[int, int], list[tuple[int, int]]]:
+    """What ``chosen`` partitions hold in the log, read from their rows: records per site
+    id, and the runs of consecutive leaves (first, last) of their records. A scan of every
+    row: consent.records.purge_partitions reads the sealer's summary instead where it can."""
+    rows = " UNION ALL ".join(
+        f'SELECT site_id, leaf_index FROM "{p.name}" WHERE leaf_index IS NOT NULL' for p in chosen
+    )
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT site_id, count(*), count(leaf_index) FROM ({rows}) r GROUP BY 1")
-        counted = cursor.fetchall()
+        cursor.execute(f"SELECT site_id, count(*) FROM ({rows}) r GROUP BY 1")
+        counted = dict(cursor.fetchall())
         cursor.execute(
             "SELECT min(leaf_index), max(leaf_index) FROM (SELECT leaf_index, "
             "leaf_index - row_number() OVER (ORDER BY leaf_index) AS run "
-            f"FROM ({rows}) r WHERE leaf_index IS NOT NULL) runs GROUP BY run ORDER BY 1"
+            f"FROM ({rows}) r) runs GROUP BY run ORDER BY 1"
         )
         return counted, cursor.fetchall()
 
 
-def drop(cutoff: datetime, connection: BaseDatabaseWrapper = default_connection) -> int:
-    """Drops the partitions ``expired(cutoff)`` lists, through pg_partman, in the caller's
-    transaction. Returns how many it dropped."""
-    if not is_partitioned(connection):
-        return 0
+def detach(chosen: list[Partition], connection: BaseDatabaseWrapper = default_connection) -> None:
+    """Takes ``chosen`` partitions out of the records table into the schema PURGED, in the
+    caller's transaction: a change of the catalogue, whatever the months hold, which
+    locks the records table until that transaction ends. (pg_partman's
+    drop_partition_time would do the same, and then look at every other partition with
+    the table still locked.)"""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {SCHEMA}.drop_partition_time(%s, p_retention := interval '0', "
-            "p_keep_table := false, p_reference_timestamp := %s)",
-            [_parent(cursor), cutoff],
-        )
-        return cursor.fetchone()[0] or 0
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {PURGED}")
+        for partition in chosen:
+            cursor.execute(f'ALTER TABLE "{TABLE}" DETACH PARTITION "{partition.name}"')
+            cursor.execute(f'ALTER TABLE "{partition.name}" SET SCHEMA {PURGED}')
+
+
+def drop_detached(connection: BaseDatabaseWrapper = default_connection) -> list[str]:
+    """Drops the months ``detach`` left in the schema PURGED (an earlier purge's too, had
+    it stopped in between), each in a transaction of its own where none is open: deleting
+    a month's files takes time that grows with the month, and locks nothing but the month.
+    Returns their names."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [PURGED])
+        names = [name for (name,) in cursor.fetchall()]
+    for name in names:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(f'DROP TABLE IF EXISTS {PURGED}."{name}"')
+    return names

@@ -134,13 +134,7 @@ def record_consent(
 
 def encode_ranges(ids: list[int]) -> str:
     """[1, 2, 3, 7] -> "1-3,7": compact enough to name a million rows."""
-    runs: list[tuple[int, int]] = []
-    for n in sorted(ids):
-        if runs and n == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], n)
-        else:
-            runs.append((n, n))
-    return format_runs(runs)
+    return format_runs(log.runs_of(ids))
 
 
 def format_runs(runs) -> str:
@@ -268,12 +262,18 @@ def purge_expired(site, now: datetime | None = None, batch: int = 5000) -> int:
 
 def purge_partitions(now: datetime | None = None) -> dict[str, int]:
     """Retention a month at a time (PostgreSQL with pg_partman): every partition that holds
-    nothing newer than the longest retention of any site leaves as one DROP TABLE, in
-    one transaction with the "purge" event that names its leaves (the tree keeps them;
+    nothing newer than the longest retention of any site leaves the records table in one
+    transaction with the "purge" event that names its leaves (the tree keeps them;
     verify_audit accepts their rows' absence only from such an event, for leaves logged
-    before its cutoff). Returns the records dropped per site key; {} where the table is
-    not partitioned, and for months the sealer has not finished (nothing is dropped that
-    is not in the log)."""
+    before its cutoff), and is dropped right after. Returns the records dropped per site
+    key; {} where the table is not partitioned, and for months the sealer has not
+    finished (nothing is dropped that is not in the log).
+
+    What the event names comes from the sealer's summary of each month (SealedMonth,
+    SealedRun): a few rows per site and per run of leaves, not a scan of the month. Where
+    the summary does not span the month's leaves (months sealed before it existed), the
+    month's rows are read instead. The summary is never trusted: a wrong one names leaves
+    that verify_audit then finds missing, or excuses none it would not excuse anyway."""
     if not partitions.is_partitioned():
         return {}
     longest = Site.objects.aggregate(days=Max("retention_days"))["days"]
@@ -281,16 +281,15 @@ def purge_partitions(now: datetime | None = None) -> dict[str, int]:
         return {}
     now = now or timezone.now()
     cutoff = now - timedelta(days=longest)
+    partitions.drop_detached()  # what an interrupted purge left
     with transaction.atomic():
         log.lock()
         gone = partitions.expired(cutoff)
-        if not gone:
+        if not gone or partitions.unsealed(gone):
             return {}
-        counted, runs = partitions.contents(gone)
-        if any(total != sealed for _, total, sealed in counted):
-            return {}
-        keys = dict(Site.objects.filter(pk__in=[c[0] for c in counted]).values_list("pk", "key"))
-        by_site = {keys.get(site_id, str(site_id)): total for site_id, total, _ in counted}
+        counted, runs = _contents(gone)
+        keys = dict(Site.objects.filter(pk__in=counted).values_list("pk", "key"))
+        by_site = {keys.get(site_id, str(site_id)): total for site_id, total in counted.items()}
         count = sum(by_site.values())
         if count:
             audit.log_event(
@@ -306,5 +305,22 @@ def purge_partitions(now: datetime | None = None) -> dict[str, int]:
                     "sites": by_site,
                 },
             )
-        partitions.drop(cutoff)
+        partitions.detach(gone)
+        log.forget_months(partitions.months(gone) or [])
+    partitions.drop_detached()
     return by_site
+
+
+def _contents(gone: list[partitions.Partition]) -> tuple[dict[int, int], list[tuple[int, int]]]:
+    """Records per site id and runs of leaves of the months ``gone``: the sealer's summary
+    where its first and last leaf are the months' own and its counts add up to its runs
+    (two index probes per month), else the months' rows."""
+    months = partitions.months(gone)
+    if months is not None:
+        counted, runs = log.sealed_in(months)
+        spans = (runs[0][0], runs[-1][1]) if runs else None
+        if spans == partitions.leaf_bounds(gone) and sum(counted.values()) == sum(
+            last - first + 1 for first, last in runs
+        ):
+            return counted, runs
+    return partitions.contents(gone)

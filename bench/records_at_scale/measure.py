@@ -269,7 +269,7 @@ def pages(records: int, deep: int) -> dict:
 
 def finish(records: int, start: datetime, backlog: int) -> dict:
     """A new backlog sealed, the retention purge of the first month, verify_audit."""
-    entries = [seal_backlog(sites(), backlog), purge_a_month(start)]
+    entries = [seal_backlog(sites(), backlog), *purge_a_month(start)]
     log.seal()  # the purge's events
     say(records, "verify_audit ...")
     entries.append(verify_audit())
@@ -358,15 +358,27 @@ def export_starts(big: Site) -> list[dict]:
 
 
 def seal_backlog(made: list, backlog: int) -> dict:
-    """``backlog`` new records (the last minute's), sealed on top of the whole log."""
+    """``backlog`` new records (the last minute's), sealed on top of the whole log; the
+    SQL time of its statements, the costliest kinds first."""
     now = timezone.now()
     new = seed.insert_records(made, backlog, now - timedelta(minutes=1), now)
-    sealed, seconds = stopwatch(log.seal)
+    with CaptureQueriesContext(connection) as captured:
+        sealed, seconds = stopwatch(log.seal)
+    by_shape: dict[str, list[float]] = {}
+    for query in captured.captured_queries:
+        words = re.sub(r"\s+", " ", query["sql"]).split(" ")
+        by_shape.setdefault(" ".join(words[:3]), []).append(float(query["time"]) * 1000)
+    costliest = sorted(by_shape.items(), key=lambda item: -sum(item[1]))[:SLOWEST_SELECTS]
+    sql_ms = sum(sum(times) for times in by_shape.values())
     return {
         "what": f"sealing: a new backlog of {backlog:,}",
         "kind": "seal",
         "rate": sealed.leaves / seconds,
-        "detail": f"{new:,} records inserted, {sealed.leaves:,} rows sealed in {seconds:.2f} s",
+        "detail": f"{new:,} records inserted, {sealed.leaves:,} rows sealed in {seconds:.2f} s, "
+        f"{sql_ms:,.0f} ms of it SQL: "
+        + "; ".join(f"{shape} ... {sum(t):,.0f} ms ({len(t)} x)" for shape, t in costliest),
+        "sql_ms": sql_ms,
+        "queries": len(captured.captured_queries),
     }
 
 
@@ -392,30 +404,97 @@ def sealing_clock(month_end: datetime | None) -> Iterator[None]:
         yield
 
 
-def purge_a_month(start) -> dict:
+def purge_a_month(start) -> list[dict]:
     """Every site's retention set so that the records' first month (a whole one, a
     partition of its own where the table is partitioned) falls out, then the daily
-    retention task, timed."""
+    retention task, timed: the month, and apart from it what the task then shreds row by
+    row (retention is in whole days, so the cutoff falls past the month by the time of
+    day: a few hours of the next month's records, more at N than at N/10, and more the
+    later in the day the bench runs)."""
     now = timezone.now()
     retention = (now - seed.month_after(start)).days
     Site.objects.update(retention_days=retention)
     cutoff = now - timedelta(days=retention)
     expected = ConsentRecord.objects.filter(created_at__lt=cutoff).exclude(salt=None).count()
-    # The month's partition alone first (where the table is partitioned): retention is in
-    # whole days, so the task then also shreds the hours of the next month past it, row
-    # by row, which the second figure includes.
-    dropped, drop_seconds = stopwatch(records.purge_partitions)
+    with purge_steps() as steps:
+        dropped, drop_seconds = stopwatch(records.purge_partitions)
+    month = sum(dropped.values())
     purged, seconds = stopwatch(tasks.purge_expired_records)
-    purged += sum(dropped.values())
-    return {
-        "what": "retention purge of one month (every site)",
-        "kind": "purge",
-        "ms": (drop_seconds + seconds) * 1000,
-        "detail": f"{purged:,} rows purged ({expected:,} were past retention): the month's "
-        f"partition ({sum(dropped.values()):,} rows) in {drop_seconds * 1000:,.0f} ms, "
-        f"the rest row by row in {seconds * 1000:,.0f} ms",
-        "ok": purged >= expected > 0,
-    }
+    return [
+        {
+            "what": "retention purge of one month (every site)",
+            "kind": "purge",
+            "ms": drop_seconds * 1000,
+            "detail": f"the month's partition, {month:,} rows: {steps.describe()}",
+            "ok": month > 0,
+        }
+        | steps.figures(),
+        {
+            "what": "retention: the rest past the cutoff, row by row",
+            "kind": "purge-rows",
+            "ms": seconds * 1000,
+            "detail": f"{purged:,} rows shredded by the daily task after the month "
+            f"({month + purged:,} purged in all, {expected:,} were past retention)",
+            "ok": month + purged >= expected > 0,
+        },
+    ]
+
+
+class PurgeSteps:
+    """Where purge_partitions spends its time: its transaction (the event, the month
+    detached: the records table is locked from the detach to the commit) and dropping the
+    detached month's tables after it (deleting their files: no lock on the records table).
+    Both are in the purge's figure; this splits it."""
+
+    def __init__(self) -> None:
+        self.detach_at: float | None = None
+        self.committed_at: float | None = None
+        self.drop_s = 0.0
+        self.drops = 0
+
+    def detach(self, real, *args, **kwargs):
+        self.detach_at = time.perf_counter()
+        return real(*args, **kwargs)
+
+    def drop_detached(self, real, *args, **kwargs):
+        started = time.perf_counter()
+        if self.detach_at is not None and self.committed_at is None:
+            self.committed_at = started
+        try:
+            return real(*args, **kwargs)
+        finally:
+            self.drop_s += time.perf_counter() - started
+            self.drops += 1
+
+    def figures(self) -> dict:
+        locked = (
+            (self.committed_at - self.detach_at) * 1000
+            if self.detach_at is not None and self.committed_at is not None
+            else None
+        )
+        return {"drop_ms": self.drop_s * 1000, "records_table_locked_ms": locked}
+
+    def describe(self) -> str:
+        figures = self.figures()
+        locked = figures["records_table_locked_ms"]
+        return (
+            f"dropping the detached month's tables after the commit "
+            f"{figures['drop_ms']:,.0f} ms of it; the records table locked "
+            f"{'-' if locked is None else f'{locked:,.1f}'} ms, from the detach to the commit"
+        )
+
+
+@contextmanager
+def purge_steps() -> Iterator[PurgeSteps]:
+    steps = PurgeSteps()
+    real_detach, real_drop = partitions.detach, partitions.drop_detached
+    with (
+        mock.patch.object(partitions, "detach", lambda *a, **k: steps.detach(real_detach, *a, **k)),
+        mock.patch.object(
+            partitions, "drop_detached", lambda *a, **k: steps.drop_detached(real_drop, *a, **k)
+        ),
+    ):
+        yield steps
 
 
 def default_partition_rows() -> int | None:

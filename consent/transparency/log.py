@@ -21,9 +21,10 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -32,7 +33,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Q
 
-from ..models import AuditEvent, ConsentRecord, Logged, LogTile, TreeHead
+from ..models import (
+    AuditEvent,
+    ConsentRecord,
+    Logged,
+    LogTile,
+    SealedMonth,
+    SealedRun,
+    TreeHead,
+)
 from . import heads, merkle, tiles
 
 log = logging.getLogger(__name__)
@@ -277,6 +286,10 @@ def _seal_batch(batch: int) -> Sealed:
             since[kind] = min(since.get(kind, row.created_at), row.created_at)
         for kind, pairs in by_kind.items():
             _assign_leaf_indexes(kind, pairs, since[kind])
+        records = [
+            (size + offset, row) for offset, (kind, row) in enumerate(rows) if kind == "consent"
+        ]
+        _count_months(records)  # type: ignore[arg-type]
         # The one reader of every new record: it also keeps the day's statistics live.
         from .. import stats
 
@@ -296,6 +309,77 @@ def _seal_batch(batch: int) -> Sealed:
         )
         transaction.on_commit(lambda: publish(head))
     return Sealed(len(rows), head)
+
+
+def month_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date().replace(day=1)
+
+
+def runs_of(leaves: Iterable[int]) -> list[tuple[int, int]]:
+    """[1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    runs: list[tuple[int, int]] = []
+    for leaf in sorted(leaves):
+        if runs and leaf == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], leaf)
+        else:
+            runs.append((leaf, leaf))
+    return runs
+
+
+def _count_months(sealed: list[tuple[int, ConsentRecord]]) -> None:
+    """Adds the consent records just sealed, (leaf, record), to SealedMonth and SealedRun:
+    a few rows per batch, so that the purge of a month reads a few rows per site and per
+    run instead of the month's records."""
+    if not sealed:
+        return
+    counts = Counter((month_of(row.created_at), row.site_id) for _, row in sealed)
+    months = {month for month, _ in counts}
+    before = {(m.month, m.site_id): m.records for m in SealedMonth.objects.filter(month__in=months)}
+    SealedMonth.objects.bulk_create(
+        [
+            SealedMonth(month=month, site_id=site, records=before.get((month, site), 0) + n)
+            for (month, site), n in counts.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["month", "site_id"],
+        update_fields=["records"],
+    )
+    for month in months:
+        runs = runs_of(leaf for leaf, row in sealed if month_of(row.created_at) == month)
+        # Leaves only grow: the first run may carry on the month's last one.
+        first, last = runs[0]
+        if SealedRun.objects.filter(month=month, last_leaf=first - 1).update(last_leaf=last):
+            runs = runs[1:]
+        SealedRun.objects.bulk_create(
+            [SealedRun(month=month, first_leaf=a, last_leaf=b) for a, b in runs]
+        )
+
+
+def sealed_in(months: Sequence[date]) -> tuple[dict[int, int], list[tuple[int, int]]]:
+    """What the sealer says it appended of these months' consent records: records per
+    site id, and the runs of their leaves (first, last), merged, in order."""
+    counted: Counter[int] = Counter()
+    for site, records in SealedMonth.objects.filter(month__in=months).values_list(
+        "site_id", "records"
+    ):
+        counted[site] += records
+    runs: list[tuple[int, int]] = []
+    for first, last in (
+        SealedRun.objects.filter(month__in=months)
+        .order_by("first_leaf")
+        .values_list("first_leaf", "last_leaf")
+    ):
+        if runs and first == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], last)
+        else:
+            runs.append((first, last))
+    return dict(counted), runs
+
+
+def forget_months(months: Sequence[date]) -> None:
+    """The months' records are gone (their partitions dropped): so is their summary."""
+    SealedMonth.objects.filter(month__in=months).delete()
+    SealedRun.objects.filter(month__in=months).delete()
 
 
 def publish(head: heads.SignedTreeHead) -> None:
