@@ -49,7 +49,7 @@ from .models import (
     Vendor,
 )
 from .regions import PRESETS
-from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS
+from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXT_FIELDS, NOTICE_TEXTS
 
 admin.site.site_header = "Consent platform"
 admin.site.site_title = "Consent platform"
@@ -344,6 +344,22 @@ class BannerTextAdmin(AuditedAdmin, SiteScopedAdmin):
     list_display = ("site", "language", "title")
     list_filter = ("site", "language")
     search_fields = ("title", "body")
+    fieldsets = (
+        (None, {"fields": ("site", "language")}),
+        (
+            "Banner (opt-in regions)",
+            {"fields": (*BANNER_TEXT_FIELDS, "category_texts")},
+        ),
+        (
+            "Notice (notice-only and opt-out regions)",
+            {
+                "fields": tuple(NOTICE_TEXT_FIELDS),
+                "description": "Where a regional rule applies the opt-out or notice-only "
+                "model, the banner shows a notice instead of the question. The opt-out "
+                'link may also read "Do Not Sell or Share My Personal Information".',
+            },
+        ),
+    )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # Blank fields fall back to the built-in words: show them as placeholders.
@@ -353,6 +369,12 @@ class BannerTextAdmin(AuditedAdmin, SiteScopedAdmin):
         for field_name, key in BANNER_TEXT_FIELDS.items():
             if field_name in form.base_fields:
                 form.base_fields[field_name].widget.attrs["placeholder"] = defaults[key]
+        base = language.split("-")[0].lower()
+        for field_name, (key, models) in NOTICE_TEXT_FIELDS.items():
+            notice = NOTICE_TEXTS["notice" if "notice" in models else "opt_out"]
+            words = notice.get(base, notice["en"])
+            if field_name in form.base_fields:
+                form.base_fields[field_name].widget.attrs["placeholder"] = words[key]
         return form
 
 

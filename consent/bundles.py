@@ -30,7 +30,7 @@ from . import models as m
 from .regions import Region, choose
 from .rules import CookieRule
 from .ruleset import OPT_IN, InvalidRules, SiteRuleSet
-from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXTS
+from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXT_FIELDS, NOTICE_TEXTS
 
 log = logging.getLogger(__name__)
 BANNER_FILE = Path(settings.BASE_DIR) / "banner_static" / "dist" / "banner.js"
@@ -288,9 +288,12 @@ def build_bundle(site: m.Site) -> SiteBundle:
     inlined, panel = layers.split({k: v for k, v in config.items() if k != "site"})
     inlined["preferences"] = reverse("consent-preferences", args=[site.key])
     models = {site.default_privacy_model, *privacy_rules.values()}
-    variants = {model: ScriptVariant.of(variant_config(inlined, model), model) for model in models}
+    variants = {
+        model: ScriptVariant.of(variant_config(inlined, model, overrides), model)
+        for model in models
+    }
     adpc_variants = {
-        model: ScriptVariant.of(variant_config({**inlined, "adpc": True}, model), model)
+        model: ScriptVariant.of(variant_config({**inlined, "adpc": True}, model, overrides), model)
         for model in models
     }
     default = variants[site.default_privacy_model]
@@ -329,21 +332,28 @@ def build_bundle(site: m.Site) -> SiteBundle:
     )
 
 
-def variant_config(config: dict, model: str) -> dict:
+def variant_config(
+    config: dict, model: str, overrides: dict[str, m.BannerText] | None = None
+) -> dict:
     """The banner's config for visitors under ``model``: opt-in's as it is; the others
-    say which model applies and carry the notice's words."""
+    say which model applies and carry the notice's words, the built-in ones in the
+    visitor's language where the site's texts (``overrides``, by language) leave a field
+    blank."""
     if model == OPT_IN:
         return config
     notice = NOTICE_TEXTS[model]
     # The notice takes the question's place: its words are not sent.
     unused = {"title", "body"} | ({"customise"} if model == "opt_out" else set())
-    texts = {
-        language: {
+    texts = {}
+    for language, words in config["texts"].items():
+        texts[language] = {
             **{k: v for k, v in words.items() if k not in unused},
             **notice.get(language.split("-")[0].lower(), notice["en"]),
         }
-        for language, words in config["texts"].items()
-    }
+        site_words = (overrides or {}).get(language)
+        for field_name, (key, models) in NOTICE_TEXT_FIELDS.items():
+            if model in models and (value := getattr(site_words, field_name, "")):
+                texts[language][key] = value
     return {**config, "model": model, "texts": texts}
 
 

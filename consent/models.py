@@ -383,6 +383,18 @@ class BannerText(models.Model):
     customise = models.CharField(max_length=60, blank=True)
     save_choices = models.CharField(max_length=60, blank=True)
     preferences = models.CharField(max_length=60, blank=True, help_text="'Cookie Preferences'")
+    # The notice that the notice-only and opt-out models show instead of the question.
+    notice_title = models.CharField(max_length=200, blank=True)
+    notice_body = models.TextField(blank=True, help_text="Notice-only regions")
+    opt_out_body = models.TextField(blank=True, help_text="Opt-out regions")
+    ok = models.CharField("OK button", max_length=60, blank=True)
+    opt_out = models.CharField("Opt-out button", max_length=60, blank=True)
+    privacy_choices = models.CharField(
+        "Opt-out link",
+        max_length=60,
+        blank=True,
+        help_text="'Your Privacy Choices' or 'Do Not Sell or Share My Personal Information'",
+    )
     category_texts = models.JSONField(
         default=dict,
         blank=True,

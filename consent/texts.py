@@ -241,6 +241,17 @@ NOTICE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
     },
 }
 
+# BannerText field -> (key in the notice's words, the models whose banner says it): the
+# notice-only and opt-out models' words, which a site may word its own way per language.
+NOTICE_TEXT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
+    "notice_title": ("noticeTitle", frozenset({"notice", "opt_out"})),
+    "notice_body": ("noticeBody", frozenset({"notice"})),
+    "opt_out_body": ("noticeBody", frozenset({"opt_out"})),
+    "ok": ("ok", frozenset({"notice", "opt_out"})),
+    "opt_out": ("optOut", frozenset({"opt_out"})),
+    "privacy_choices": ("choices", frozenset({"opt_out"})),
+}
+
 # BannerText field -> key in the banner's texts.
 BANNER_TEXT_FIELDS = {
     "title": "title",

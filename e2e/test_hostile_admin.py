@@ -65,7 +65,9 @@ CookieDefinition.objects.bulk_create(
                       path=CRLF, purpose=MARKUP)]
 )
 words = dict(title=HOSTILE, body=HOSTILE, accept_all=MARKUP, reject_all=BREAKOUT,
-             customise=QUOTES, save_choices=CRLF, preferences=JS_URL)
+             customise=QUOTES, save_choices=CRLF, preferences=JS_URL,
+             notice_title=HOSTILE, notice_body=MARKUP, opt_out_body=BREAKOUT, ok=QUOTES,
+             opt_out=CRLF, privacy_choices=JS_URL)
 category_texts = {{slug: {{"name": MARKUP, "description": BREAKOUT}} for slug in SLUGS}}
 category_texts["functional"] = {{"name": HOSTILE, "description": JS_URL}}
 BannerText.objects.update(category_texts=category_texts, **words)

@@ -8,7 +8,14 @@ from django.utils import timezone
 
 from consent import records, stats
 from consent.bundles import get_bundle
-from consent.models import AuditEvent, ConsentRecord, CookieScan, DailyStat, ExportJob
+from consent.models import (
+    AuditEvent,
+    BannerText,
+    ConsentRecord,
+    CookieScan,
+    DailyStat,
+    ExportJob,
+)
 from consent.rules import Signals
 from consent.transparency import log
 
@@ -179,3 +186,11 @@ class TestMarketingOps:
             {"site": site.pk, "summary": "rewritten history", "effective_date": "2020-01-01"},
         )
         assert response.status_code == 403
+
+
+def test_the_admin_shows_the_built_in_notice_words_as_placeholders(admin_client, site):
+    text = BannerText.objects.get(site=site, language="de")
+    page = admin_client.get(f"/admin/consent/bannertext/{text.pk}/change/").content.decode()
+    assert 'placeholder="Ihre Datenschutzoptionen"' in page
+    assert "Notice (notice-only and opt-out regions)" in page
+    assert 'placeholder="Wir verwenden Cookies, um diese Website zu betreiben, Ihre' in page

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from consent.bundles import get_bundle
-from consent.models import RegionalRule, Site
+from consent.models import BannerText, RegionalRule, Site
 from consent.rules import Signals, is_allowed
 from consent.ruleset import InvalidRules, SiteRuleSet
 from tests.sites import set_cookie_names, stored_choice
@@ -77,6 +77,33 @@ def test_the_script_is_the_variant_of_the_visitors_region(client, regional, head
         assert "title" not in texts and "body" not in texts
     if model == "opt_out":
         assert texts["honoured"] == "Opt-Out Request Honored"  # CCPA regs §7025(c)(6)
+
+
+def test_a_site_words_the_notice_its_own_way_per_language(client, regional):
+    """BannerText's notice fields replace the built-in words in the models that say them;
+    blank ones keep the built-in words, and opt-in visitors get none of them."""
+    BannerText.objects.filter(site=regional, language="en").update(
+        notice_title="Privacy at the shop",
+        opt_out_body="We sell nothing. Opt out of ads here.",
+        notice_body="",
+        privacy_choices="Do Not Sell or Share My Personal Information",
+        opt_out="Stop",
+    )
+    regional.save()  # a change to the site's texts rebuilds its bundle (as the admin does)
+    opt_out = config_of(client.get("/c/demo.js", **CA).content)["texts"]
+    notice = config_of(client.get("/c/demo.js", HTTP_CF_IPCOUNTRY="BR").content)["texts"]
+    opt_in = config_of(client.get("/c/demo.js", **DE).content)["texts"]
+    assert opt_out["en"]["noticeTitle"] == notice["en"]["noticeTitle"] == "Privacy at the shop"
+    assert opt_out["en"]["noticeBody"] == "We sell nothing. Opt out of ads here."
+    assert opt_out["en"]["choices"] == "Do Not Sell or Share My Personal Information"
+    assert opt_out["en"]["optOut"] == "Stop"
+    assert opt_out["en"]["ok"] == "OK"
+    assert notice["en"]["noticeBody"].startswith("We use cookies to run this site")
+    assert "choices" not in notice["en"] and "optOut" not in notice["en"]
+    # Other languages keep theirs.
+    assert opt_out["de"]["choices"] == "Ihre Datenschutzoptionen"
+    assert "noticeTitle" not in opt_in["en"]
+    assert b"Privacy at the shop" not in client.get("/c/demo.js", **DE).content
 
 
 def test_each_variant_has_its_own_validator_and_compressed_copy(client, regional):
