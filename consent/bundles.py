@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -107,6 +108,10 @@ class SiteBundle:
     adpc_variants: dict[str, "ScriptVariant"] = field(default_factory=dict, repr=False)
     # The preferences layer with its data (/c/KEY/preferences.js), for every model.
     preferences: "ScriptVariant | None" = field(default=None, repr=False)
+    # This build, for the processes that hold a copy (get_bundle): new with every build,
+    # since much of what a bundle holds is in no one script (the other variants, the
+    # preferences layer, origins, enforcement rules).
+    stamp: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def privacy_model_for(self, region: Region) -> tuple[str, str]:
         """(model, the region code it was chosen by, "" for the site's default)."""
@@ -436,7 +441,7 @@ def get_bundle(site_key: str, fresh: bool = False) -> SiteBundle | None:
             _hold(site_key, (now, held_stamp, bundle))
             return bundle
     bundle = _shared_bundle(site_key)
-    stamp = MISSING if bundle is None else bundle.script_etag
+    stamp = MISSING if bundle is None else bundle.stamp
     cache.set(stamp_key(site_key), stamp, MISSING_TTL if bundle is None else BUNDLE_TTL)
     _hold(site_key, (now, stamp, bundle))
     return bundle

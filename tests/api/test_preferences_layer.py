@@ -126,3 +126,36 @@ def test_a_closing_script_tag_in_a_description_cannot_break_out(client, site):
     body = client.get(URL).content
     assert b"</script>" not in body
     assert called_with(body)["categories"][1]["vendors"][1]["description"] == vendor.description
+
+
+@pytest.mark.parametrize("change", ["cookie purpose", "regional rule"])
+def test_a_change_outside_the_default_script_reaches_every_process(
+    client, site, settings, monkeypatch, change
+):
+    """Another process makes a change that leaves the default script as it was (what only
+    the preferences layer shows; another region's variant) and rebuilds the shared bundle
+    before this process rechecks its copy: the stamp is new with every build."""
+    from django.core.cache import cache
+
+    from consent import bundles
+
+    settings.CONSENT_COUNTRY_HEADER = "CF-IPCountry"
+    monkeypatch.setattr(bundles, "RECHECK_SECONDS", 0)
+    client.get(URL)  # this process holds the bundle
+    held = bundles._bundles.get("demo")
+    # The change, by the other process (bulk writes: no signal here).
+    if change == "cookie purpose":
+        CookieDefinition.objects.filter(site=site, name="_ga").update(purpose="Counts visits")
+    else:
+        RegionalRule.objects.bulk_create(
+            [RegionalRule(site=site, name="US", regions="US", privacy_model="opt_out")]
+        )
+    # Its invalidation, and its next request, which builds the shared copy again ...
+    cache.delete_many([bundles.cache_key("demo"), bundles.stamp_key("demo")])
+    bundles.get_bundle("demo", fresh=True)
+    bundles._bundles.put("demo", held)  # ... while this process still holds the old one.
+    if change == "cookie purpose":
+        assert "Counts visits" in client.get(URL).content.decode()
+    else:
+        script = client.get("/c/demo.js", headers={"CF-IPCountry": "US"}).content
+        assert called_with(script)["model"] == "opt_out"
