@@ -29,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.db import OperationalError, transaction
 from django.db import connection as default_connection
-from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 TABLE = "consent_consentrecord"
@@ -38,6 +38,14 @@ SCHEMA = "partman"  # where pg_partman's functions and configuration live
 INTERVAL = "monthly"
 PREMAKE = 4  # months made ahead of today; maintenance runs hourly
 PURGED = "consent_purged"  # where the purge leaves the months it detached, until dropped
+# The longest a purge waits for the records table. A detach needs it to itself, and while
+# it waits behind a long reader (an export, say) every decision's INSERT waits behind it:
+# it gives up instead (TableBusy), and the next run tries again.
+LOCK_TIMEOUT = "1s"
+
+
+class TableBusy(Exception):
+    """The records table was not free for a detach within LOCK_TIMEOUT."""
 
 
 @dataclass(frozen=True)
@@ -330,8 +338,14 @@ def detach(chosen: list[Partition], connection: BaseDatabaseWrapper = default_co
     the table still locked.)"""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {PURGED}")
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         for partition in chosen:
-            cursor.execute(f'ALTER TABLE "{TABLE}" DETACH PARTITION "{partition.name}"')
+            try:
+                cursor.execute(f'ALTER TABLE "{TABLE}" DETACH PARTITION "{partition.name}"')
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+                    raise TableBusy(str(exc)) from exc
+                raise
             cursor.execute(f'ALTER TABLE "{partition.name}" SET SCHEMA {PURGED}')
 
 

@@ -1,6 +1,7 @@
 """Writing, erasing and purging consent records: the only paths by which rows come and go."""
 
 import ipaddress
+import logging
 import re
 import uuid
 from datetime import datetime, timedelta
@@ -16,6 +17,8 @@ from .models import REQUIRED, ConsentRecord, Method, Site
 from .regions import Region
 from .rules import Signals, is_allowed
 from .transparency import log
+
+logger = logging.getLogger(__name__)
 
 # How long after a decision the banner's resend of it is still recognised (it resends on
 # the next page view, so in practice within seconds or days).
@@ -282,6 +285,17 @@ def purge_partitions(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     cutoff = now - timedelta(days=longest)
     partitions.drop_detached()  # what an interrupted purge left
+    try:
+        by_site = _purge_months(cutoff, longest)
+    except partitions.TableBusy as exc:
+        logger.warning("retention purge: records table busy, next run tries again (%s)", exc)
+        return {}
+    partitions.drop_detached()
+    return by_site
+
+
+def _purge_months(cutoff: datetime, longest: int) -> dict[str, int]:
+    """purge_partitions' transaction: the event and the detach, or neither."""
     with transaction.atomic():
         log.lock()
         gone = partitions.expired(cutoff)
@@ -307,7 +321,6 @@ def purge_partitions(now: datetime | None = None) -> dict[str, int]:
             )
         partitions.detach(gone)
         log.forget_months(partitions.months(gone) or [])
-    partitions.drop_detached()
     return by_site
 
 

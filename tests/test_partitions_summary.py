@@ -5,6 +5,7 @@ that someone who edits it with SQL access gains nothing verify_audit does not ca
 The summary tests run on SQLite and PostgreSQL; the purge is PostgreSQL's (--postgres).
 """
 
+import threading
 import time
 from datetime import UTC, timedelta
 
@@ -217,3 +218,38 @@ def test_sqlite_keeps_the_summary_too(db):
     if connection.vendor == "postgresql":
         pytest.skip("SQLite's case")
     assert records.purge_partitions() == {}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)  # the reader is another connection: it sees commits
+def test_a_purge_gives_up_rather_than_queue_every_insert_behind_a_long_reader(long_ago):
+    """A detach needs the records table to itself: behind a reader that holds it (a long
+    export), it would make every decision's INSERT wait too. The purge waits at most
+    partitions.LOCK_TIMEOUT, writes nothing, and the next run does the work."""
+    import psycopg
+
+    expired = decided_and_sealed(months_ago=14, count=2)
+    name = partition_of(expired[0])
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM consent_consentrecord")  # holds it until it ends
+        # The reader ends after 15 s: a purge that queued behind it would then succeed.
+        ends = threading.Timer(15, reader.execute, ["ROLLBACK"])
+        ends.start()
+        started = time.monotonic()
+        purged = records.purge_partitions()
+        waited = time.monotonic() - started
+        ends.cancel()
+        ends.join()
+        reader.execute("ROLLBACK")
+    assert purged == {}
+    assert waited < 10
+    assert not AuditEvent.objects.filter(action="purge").exists()
+    assert partition_of(expired[0]) == name  # still in the table
+    assert SealedMonth.objects.filter(month=month_start(expired[0])).exists()
+
+    assert records.purge_partitions() == {"demo": 2}
+    assert AuditEvent.objects.filter(action="purge").count() == 1
