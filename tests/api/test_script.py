@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from consent.models import BannerText, Category, PolicyVersion, Vendor
+from consent.models import BannerText, Category, PolicyVersion, RegionalRule, Vendor
 
 pytestmark = pytest.mark.django_db
 URL = "/c/demo.js"
@@ -102,9 +102,16 @@ def test_a_closing_script_tag_in_texts_cannot_break_out(client, site):
     assert b"</script>" not in body
 
 
-def test_an_english_only_site_stays_within_the_size_bar(client, site):
+@pytest.mark.parametrize("country", ["DE", "US", "BR"])  # opt-in, opt-out + GPP, notice
+def test_an_english_only_site_stays_within_the_size_bar_in_every_region(
+    client, site, settings, country
+):
+    settings.CONSENT_COUNTRY_HEADER = "CF-IPCountry"
     BannerText.objects.filter(site=site).exclude(language="en").delete()
-    body = client.get(URL).content
+    RegionalRule.objects.create(site=site, name="US", regions="US", privacy_model="opt_out")
+    RegionalRule.objects.create(site=site, name="BR", regions="BR", privacy_model="notice")
+    site.save()
+    body = client.get(URL, headers={"CF-IPCountry": country}).content
     assert len(gzip.compress(body, 9)) <= 8192
 
 
