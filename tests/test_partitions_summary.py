@@ -221,7 +221,9 @@ def test_sqlite_keeps_the_summary_too(db):
 
 
 @postgres_only
-@pytest.mark.django_db(transaction=True)  # the reader is another connection: it sees commits
+@pytest.mark.django_db(
+    transaction=True, serialized_rollback=True
+)  # a reader elsewhere sees commits
 def test_a_purge_gives_up_rather_than_queue_every_insert_behind_a_long_reader(long_ago):
     """A detach needs the records table to itself: behind a reader that holds it (a long
     export), it would make every decision's INSERT wait too. The purge waits at most

@@ -216,38 +216,78 @@ def _unsealed(batch: int) -> list[tuple[str, Logged]]:
     INSERTs, never reordered, which is what lets verification tell a row slipped into a
     gap of the ids from a late commit), the two kinds interleaved by time."""
     per_kind = [
-        [
-            (kind, row)
-            for row in model.objects.filter(leaf_index=None)
-            .exclude(salt=None)
-            .order_by("id")[:batch]
-        ]
-        for kind, model in KINDS.items()
+        [(kind, row) for row in _first_unsealed(model, batch)] for kind, model in KINDS.items()
     ]
     merged = heapq.merge(*per_kind, key=lambda item: item[1].created_at)
     return list(itertools.islice(merged, batch))
 
 
-def _assign_leaf_indexes(kind: str, pairs: list[tuple[int, int]], since: datetime) -> None:
-    """Writes each (leaf index, id); ``since`` is the earliest time of those rows, which
-    keeps PostgreSQL to the month partitions that can hold them."""
+def _first_unsealed(model: type[Logged], batch: int) -> list[Logged]:
+    """The ``batch`` unsealed rows of lowest id, read a window of ``batch`` ids at a time,
+    each window starting at the lowest unsealed id not read yet.
+
+    Never "every unsealed row, sorted, the first ``batch`` kept": after an outage the
+    backlog is large, while the planner's statistics, taken when everything was sealed,
+    expect about none, so PostgreSQL sorted the whole backlog (wide rows, on disk) for
+    each batch: a backlog of B rows cost B^2 / BATCH rows read. A window holds at most
+    ``batch`` ids, so whatever the plan a query reads at most ``batch`` rows, and the
+    lowest unsealed id is one step down the partial index ``record_unsealed`` (of each
+    partition). The windows skip only ids with nothing unsealed: the rows are those of
+    the ``batch`` lowest unsealed ids, whatever the gaps (a row committed late, below ids
+    already sealed, is found as before)."""
+    unsealed = model.objects.filter(leaf_index=None).exclude(salt=None)
+    found: list[Logged] = []
+    low = None
+    while len(found) < batch:
+        after = unsealed if low is None else unsealed.filter(id__gte=low)
+        start = after.order_by("id").values_list("id", flat=True).first()
+        if start is None:
+            break
+        low = start + batch
+        window = unsealed.filter(id__gte=start, id__lt=low).order_by("id")
+        found += window[: batch - len(found)]
+    return found
+
+
+def _assign_leaf_indexes(kind: str, pairs: list[tuple[int, Logged]]) -> None:
+    """Writes each (leaf index, row): the rows are those just read, in id order."""
     table = connection.ops.quote_name(KINDS[kind]._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One statement for the batch: a third of the sealer's time went to one
-            # UPDATE per row.
-            leaves, ids = zip(*pairs, strict=True)
+            # UPDATE per row. Each row is found by its primary key, (id, created_at) where
+            # the table is partitioned; the bounds on both keep PostgreSQL to the month
+            # partitions that can hold the rows and, whatever plan it picks (its
+            # statistics may not know of the backlog), to the batch's span of ids, never
+            # to every unsealed row.
+            rows = [row for _, row in pairs]
+            times = [row.created_at for row in rows]
             cursor.execute(
                 f"UPDATE {table} AS row SET leaf_index = new.leaf_index "  # noqa: S608
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS new(leaf_index, id) "
-                "WHERE row.id = new.id AND row.leaf_index IS NULL AND row.created_at >= %s",
-                [list(leaves), list(ids), since],
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) "
+                "AS new(leaf_index, id, created_at) "
+                "WHERE row.id = new.id AND row.created_at = new.created_at "
+                "AND row.leaf_index IS NULL AND row.id BETWEEN %s AND %s "
+                "AND row.created_at BETWEEN %s AND %s",
+                [
+                    [leaf for leaf, _ in pairs],
+                    [row.pk for row in rows],
+                    times,
+                    rows[0].pk,
+                    rows[-1].pk,
+                    min(times),
+                    max(times),
+                ],
             )
         else:
             cursor.executemany(
                 f"UPDATE {table} SET leaf_index = %s WHERE id = %s AND leaf_index IS NULL",  # noqa: S608
-                pairs,
+                [(leaf, row.pk) for leaf, row in pairs],
             )
+        # Under the log's lock every row read is still unsealed: anything else is a second
+        # writer, and the batch (tiles, head) is rolled back rather than signed.
+        if cursor.rowcount != len(pairs):
+            raise RuntimeError(f"sealing {kind}: {cursor.rowcount} of {len(pairs)} rows updated")
 
 
 def seal(batch: int = BATCH) -> Sealed:
@@ -279,13 +319,11 @@ def _seal_batch(batch: int) -> Sealed:
             unique_fields=["level", "index"],
             update_fields=["hashes"],
         )
-        by_kind: dict[str, list[tuple[int, int]]] = {}
-        since: dict[str, datetime] = {}
+        by_kind: dict[str, list[tuple[int, Logged]]] = {}
         for offset, (kind, row) in enumerate(rows):
-            by_kind.setdefault(kind, []).append((size + offset, row.pk))
-            since[kind] = min(since.get(kind, row.created_at), row.created_at)
+            by_kind.setdefault(kind, []).append((size + offset, row))
         for kind, pairs in by_kind.items():
-            _assign_leaf_indexes(kind, pairs, since[kind])
+            _assign_leaf_indexes(kind, pairs)
         records = [
             (size + offset, row) for offset, (kind, row) in enumerate(rows) if kind == "consent"
         ]
