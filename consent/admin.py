@@ -49,7 +49,7 @@ from .models import (
     Vendor,
 )
 from .regions import PRESETS
-from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXT_FIELDS, NOTICE_TEXTS
+from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXT_FIELDS, notice_words
 
 admin.site.site_header = "Consent platform"
 admin.site.site_title = "Consent platform"
@@ -369,10 +369,8 @@ class BannerTextAdmin(AuditedAdmin, SiteScopedAdmin):
         for field_name, key in BANNER_TEXT_FIELDS.items():
             if field_name in form.base_fields:
                 form.base_fields[field_name].widget.attrs["placeholder"] = defaults[key]
-        base = language.split("-")[0].lower()
         for field_name, (key, models) in NOTICE_TEXT_FIELDS.items():
-            notice = NOTICE_TEXTS["notice" if "notice" in models else "opt_out"]
-            words = notice.get(base, notice["en"])
+            words = notice_words("notice" if "notice" in models else "opt_out", language)
             if field_name in form.base_fields:
                 form.base_fields[field_name].widget.attrs["placeholder"] = words[key]
         return form

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,10 +29,10 @@ from django.urls import reverse
 
 from . import layers
 from . import models as m
-from .regions import Region, choose
-from .rules import CookieRule
+from .regions import Region, choose, from_meta
+from .rules import CookieRule, is_adpc_refusal
 from .ruleset import OPT_IN, InvalidRules, SiteRuleSet
-from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXT_FIELDS, NOTICE_TEXTS
+from .texts import BANNER_TEXT_FIELDS, DEFAULT_TEXTS, NOTICE_TEXT_FIELDS, notice_words
 
 log = logging.getLogger(__name__)
 BANNER_FILE = Path(settings.BASE_DIR) / "banner_static" / "dist" / "banner.js"
@@ -87,9 +88,6 @@ class SiteBundle:
     default_language: str
     config_json: bytes
     config_etag: str
-    script: bytes = field(repr=False)
-    script_etag: str = ""
-    script_gzip: bytes = field(default=b"", repr=False)
     banner: str = ""  # fingerprint of the banner code the script was built with
     # What the middleware enforces, here and on sites apart from the platform, which
     # fetch its document (GET /api/v1/sites/KEY/rules). None when the database holds
@@ -100,8 +98,7 @@ class SiteBundle:
     rules_built: bool = False
     privacy_rules: dict[str, str] | None = field(default=None, repr=False)
     privacy_default: str = OPT_IN
-    # The script served to visitors under each privacy model the site uses (the default
-    # model's is also script, script_etag, script_gzip above).
+    # The script served to visitors under each privacy model the site uses.
     variants: dict[str, "ScriptVariant"] = field(default_factory=dict, repr=False)
     # The same per model for a browser that sends an ADPC refusal (the banner cannot read
     # request headers, so the script tells it: it then refuses as under GPC).
@@ -122,11 +119,19 @@ class SiteBundle:
         """Whether visitors get another script depending on where they are."""
         return len(self.variants) > 1
 
-    def script_for(self, region: Region, adpc: bool = False) -> "ScriptVariant":
-        """The script for a visitor in ``region``: its privacy model's variant, the one
-        that tells the banner of an ADPC refusal where the browser sent one."""
-        model = self.privacy_model_for(region)[0] if self.regional else self.privacy_default
-        return (self.adpc_variants if adpc else self.variants)[model]
+    @property
+    def script(self) -> bytes:
+        """The script of visitors no regional rule covers."""
+        return self.variants[self.privacy_default].script
+
+    def script_for(self, meta: Mapping[str, str]) -> "ScriptVariant":
+        """The script for a request with these headers (``request.META``): its region's
+        privacy model's variant (the region headers read only where the site's rules
+        differ by region), the one that tells the banner of an ADPC refusal where the
+        browser sent one."""
+        region = from_meta(meta) if self.regional else Region()
+        adpc = is_adpc_refusal(meta.get("HTTP_ADPC", ""))
+        return (self.adpc_variants if adpc else self.variants)[self.privacy_model_for(region)[0]]
 
     def hash_for_language(self, language: str) -> str:
         return self.texts_hash.get(language) or self.texts_hash[self.default_language]
@@ -301,7 +306,6 @@ def build_bundle(site: m.Site) -> SiteBundle:
         model: ScriptVariant.of(variant_config({**inlined, "adpc": True}, model, overrides), model)
         for model in models
     }
-    default = variants[site.default_privacy_model]
 
     hosts: dict[str, list[str]] = {}
     for vendor in vendors:
@@ -323,10 +327,7 @@ def build_bundle(site: m.Site) -> SiteBundle:
         default_language=site.default_language,
         config_json=config_json,
         config_etag='"c-' + hashlib.sha256(config_json).hexdigest()[:32] + '"',
-        script=default.script,
-        script_etag=default.etag,
         banner=banner_fingerprint(),
-        script_gzip=default.gzipped,
         ruleset=_ruleset(site, policy_version, categories, rules, hosts, privacy_rules),
         rules_built=True,
         privacy_rules=privacy_rules,
@@ -346,14 +347,13 @@ def variant_config(
     blank."""
     if model == OPT_IN:
         return config
-    notice = NOTICE_TEXTS[model]
     # The notice takes the question's place: its words are not sent.
     unused = {"title", "body"} | ({"customise"} if model == "opt_out" else set())
     texts = {}
     for language, words in config["texts"].items():
         texts[language] = {
             **{k: v for k, v in words.items() if k not in unused},
-            **notice.get(language.split("-")[0].lower(), notice["en"]),
+            **notice_words(model, language),
         }
         site_words = (overrides or {}).get(language)
         for field_name, (key, models) in NOTICE_TEXT_FIELDS.items():

@@ -241,6 +241,13 @@ NOTICE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
     },
 }
 
+
+def notice_words(model: str, language: str) -> dict[str, str]:
+    """The built-in words of ``model``'s notice in ``language`` (de-AT: de's), else English."""
+    words = NOTICE_TEXTS[model]
+    return words.get(language.split("-")[0].lower(), words["en"])
+
+
 # BannerText field -> (key in the notice's words, the models whose banner says it): the
 # notice-only and opt-out models' words, which a site may word its own way per language.
 NOTICE_TEXT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from .. import records, regions
 from ..bundles import SiteBundle, get_bundle
 from ..models import Category, ConsentRecord, Site, TreeHead
-from ..rules import Signals, is_adpc_refusal
+from ..rules import Signals
 from ..transparency import log
 from .cors import add_cors_headers, origin_allowed
 from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
@@ -130,18 +130,13 @@ def script(request: HttpRequest, site_key: str) -> HttpResponse:
     bundle = _site_script(site_key)
     if isinstance(bundle, HttpResponse):
         return bundle
-    # The privacy model of the visitor's region (the trusted proxy's headers, read only
-    # where the site's rules differ by region), and an ADPC refusal: still one request,
-    # cacheable by a CDN that keys its cache on those headers.
-    regional = bundle.regional
-    variant = bundle.script_for(
-        regions.from_meta(request.META) if regional else regions.Region(),
-        is_adpc_refusal(request.META.get("HTTP_ADPC", "")),
-    )
+    # The privacy model of the visitor's region (the trusted proxy's headers), and an ADPC
+    # refusal: still one request, cacheable by a CDN that keys its cache on those headers.
+    variant = bundle.script_for(request.META)
     response = _cacheable(
         request, variant.script, variant.etag, "text/javascript; charset=utf-8", variant.gzipped
     )
-    patch_vary_headers(response, ["ADPC", *(regions.vary_headers() if regional else [])])
+    patch_vary_headers(response, ["ADPC", *(regions.vary_headers() if bundle.regional else [])])
     return response
 
 

@@ -64,16 +64,13 @@ def inline_script(site_key: str, meta: dict | None = None) -> SafeString | None:
     if remote.configured() is not None or not apps.is_installed("consent"):
         return None
     from ..bundles import get_bundle
-    from ..regions import from_meta
-    from ..rules import is_adpc_refusal
 
     bundle = get_bundle(site_key)
     if bundle is None:
         return None
     # The variant the script endpoint would answer this visitor with (the page then
     # varies on the same headers).
-    meta = meta or {}
-    script = bundle.script_for(from_meta(meta), is_adpc_refusal(meta.get("HTTP_ADPC", ""))).script
+    script = bundle.script_for(meta or {}).script
     lowered = script.lower()
     if b"</script" in lowered or b"<!--" in lowered or b"<script" in lowered:
         return None

@@ -324,14 +324,12 @@ def _seal_batch(batch: int) -> Sealed:
             by_kind.setdefault(kind, []).append((size + offset, row))
         for kind, pairs in by_kind.items():
             _assign_leaf_indexes(kind, pairs)
-        records = [
-            (size + offset, row) for offset, (kind, row) in enumerate(rows) if kind == "consent"
-        ]
+        records = by_kind.get("consent", [])
         _count_months(records)  # type: ignore[arg-type]
         # The one reader of every new record: it also keeps the day's statistics live.
         from .. import stats
 
-        stats.count_sealed([row for kind, row in rows if kind == "consent"])  # type: ignore[misc]
+        stats.count_sealed([row for _, row in records])  # type: ignore[misc]
         timestamp = max(int(time.time() * 1000), current.timestamp + 1 if current else 0)
         head = heads.sign(
             heads.TreeHead(appended.tree_size, appended.root_hash, timestamp),
@@ -355,13 +353,19 @@ def month_of(moment: datetime) -> date:
 
 def runs_of(leaves: Iterable[int]) -> list[tuple[int, int]]:
     """[1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
-    runs: list[tuple[int, int]] = []
-    for leaf in sorted(leaves):
-        if runs and leaf == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], leaf)
+    return merged_runs((leaf, leaf) for leaf in sorted(leaves))
+
+
+def merged_runs(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Runs in order, each that carries on the one before joined to it:
+    [(1, 2), (3, 3), (7, 9)] -> [(1, 3), (7, 9)]."""
+    merged: list[tuple[int, int]] = []
+    for first, last in runs:
+        if merged and first == merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], last)
         else:
-            runs.append((leaf, leaf))
-    return runs
+            merged.append((first, last))
+    return merged
 
 
 def _count_months(sealed: list[tuple[int, ConsentRecord]]) -> None:
@@ -401,16 +405,11 @@ def sealed_in(months: Sequence[date]) -> tuple[dict[int, int], list[tuple[int, i
         "site_id", "records"
     ):
         counted[site] += records
-    runs: list[tuple[int, int]] = []
-    for first, last in (
+    runs = merged_runs(
         SealedRun.objects.filter(month__in=months)
         .order_by("first_leaf")
         .values_list("first_leaf", "last_leaf")
-    ):
-        if runs and first == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], last)
-        else:
-            runs.append((first, last))
+    )
     return dict(counted), runs
 
 
