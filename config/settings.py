@@ -276,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # The consent POST is a plain view: its operation is added here.
+        "consent.api.consents.add_to_schema",
+    ],
 }
 # Largest consent POST body accepted; larger ones get 413.
 CONSENT_MAX_BODY_BYTES = env_int("CONSENT_MAX_BODY_BYTES", 4096)

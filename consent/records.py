@@ -4,10 +4,11 @@ import ipaddress
 import logging
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -99,10 +100,7 @@ def record_consent(
     language_shown = bundle.language_shown(language or bundle.default_language)
     record = ConsentRecord(
         consent_id=consent_id or uuid.uuid4(),
-        # The site as the bundle knows it: the receipt needs no query once the row is
-        # stored (a database lost right after the INSERT must not turn a stored decision
-        # into a 503, which the banner would then send again).
-        site=Site(pk=bundle.site_id, key=bundle.key),
+        site_id=bundle.site_id,
         policy_version=policy_version,
         texts_hash=bundle.hash_for_language(language_shown),
         categories=choices,
@@ -120,19 +118,88 @@ def record_consent(
         signal_conflict=conflict,
     )
     if resent and decision_id is not None:
-        existing = (
-            ConsentRecord.objects.select_related("site")
-            .filter(
-                consent_id=record.consent_id,
-                decision_id=decision_id,
-                created_at__gte=now - RESEND_WINDOW,
-            )
-            .first()
-        )
+        existing = ConsentRecord.objects.filter(
+            consent_id=record.consent_id,
+            decision_id=decision_id,
+            site_id=bundle.site_id,
+            created_at__gte=now - RESEND_WINDOW,
+        ).first()
         if existing is not None:
             return existing, False
-    record.save()
+    _insert(record)
     return record, True
+
+
+class _Insert:
+    """One record's INSERT, its statement made once per database from the model's fields
+    (``_meta``), each value converted by its own field as ``save()`` converts it.
+    ``save()`` builds the statement through the query compiler for every row (README,
+    "What the consent POST's machinery saves"). A database that cannot return the new
+    id from the INSERT gets ``save()``."""
+
+    def __init__(self) -> None:
+        self.fields = [f for f in ConsentRecord._meta.concrete_fields if not f.primary_key]
+        self.statements: dict[str, str] = {}
+
+    def __call__(self, record: ConsentRecord) -> None:
+        alias = router.db_for_write(ConsentRecord)
+        connection = connections[alias]
+        if not connection.features.can_return_columns_from_insert:
+            record.save()
+            return
+        statement = self.statements.get(alias)
+        if statement is None:
+            quote = connection.ops.quote_name
+            table, key = quote(ConsentRecord._meta.db_table), quote(ConsentRecord._meta.pk.column)
+            columns = ", ".join(quote(f.column) for f in self.fields)
+            places = ", ".join(["%s"] * len(self.fields))
+            # Names from the model's _meta, quoted by the backend; values are parameters.
+            statement = f"INSERT INTO {table} ({columns}) VALUES ({places}) RETURNING {key}"  # noqa: S608
+            self.statements[alias] = statement
+        values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in self.fields]
+        with connection.cursor() as cursor:
+            cursor.execute(statement, values)
+            (record.pk,) = cursor.fetchone()
+        record._state.adding = False
+        record._state.db = alias
+
+
+_insert = _Insert()
+
+
+def _time(value: datetime) -> str:
+    """ISO 8601 in UTC, "Z" for its offset."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def receipt(
+    record: ConsentRecord, site_key: str, proof: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a visitor gets back for a record of the site ``site_key``: what was
+    recorded, and ``proof`` (None until the sealer has put it in a signed head). Made
+    from the record alone: a database lost right after the INSERT must not turn a stored
+    decision into a 503, which the banner would then send again. The API's schema
+    describes it (consent.api.serializers.ReceiptSerializer)."""
+    return {
+        "consent_id": None if record.consent_id is None else str(record.consent_id),
+        "record_id": record.id,
+        "site": site_key,
+        "site_id": record.site_id,
+        "created_at": _time(record.created_at),
+        "expires_at": _time(record.expires_at),
+        "categories": record.categories,
+        "policy_version": record.policy_version,
+        "texts_hash": record.texts_hash,
+        "method": record.method,
+        "gpc": record.gpc,
+        "dnt": record.dnt,
+        "language": record.language,
+        "page_url": record.page_url,
+        "region": record.region,
+        "privacy_model": record.privacy_model,
+        "signal_conflict": record.signal_conflict,
+        "proof": proof,
+    }
 
 
 def encode_ranges(ids: list[int]) -> str:

@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
+from .api import consents
 from .api import views as api
 from .api.converters import SiteKeyConverter
 from .api.fastpath import before_middleware
@@ -27,7 +28,7 @@ urlpatterns = [
     path("api/v1/sites/<site_key:site_key>/rules", api.SiteRulesView.as_view(), name="site-rules"),
     path(
         "api/v1/sites/<site_key:site_key>/consents",
-        before_middleware(api.ConsentCreateView.as_view()),
+        consents.record_consent,
         name="consent-create",
     ),
     path(

@@ -1,45 +1,34 @@
 """The platform's URLs, the two reference views, and the consent POST with one piece of
 its machinery off (bench/consent_throughput's variants)."""
 
+import os
+
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from rest_framework import serializers
+from django.views.decorators.csrf import csrf_exempt
 
 from config.urls import urlpatterns as platform
-from consent.api.fastpath import before_middleware
-from consent.api.serializers import ConsentSerializer, ReceiptSerializer
-from consent.api.views import ConsentCreateView
+from consent import records
+from consent.api import consents
 
 from . import views
 
-
-class PerInstanceFields:
-    """DRF's default: every serializer instance builds its own copy of the fields."""
-
-    fields = serializers.Serializer.fields
-
-
-class PerInstanceConsentSerializer(PerInstanceFields, ConsentSerializer):
-    pass
+if os.environ.get("BENCH_MODEL_SAVE"):
+    # The consent POST storing its record with the model's save(), not the INSERT
+    # statement records makes once.
+    records._insert = lambda record: record.save()  # type: ignore[assignment]
 
 
-class PerInstanceReceiptSerializer(PerInstanceFields, ReceiptSerializer):
-    pass
+@csrf_exempt
+def through_the_stack(request: HttpRequest, site_key: str) -> HttpResponse:
+    """The consent POST's view, not marked to be answered before the middleware."""
+    return consents.record_consent(request, site_key)
 
 
 urlpatterns = [
     path("bench/bare", views.bare),
     path("bench/insert", views.insert),
     # The consent POST through the whole middleware stack, as without FastPathMiddleware.
-    path("bench/stack/sites/<site_key:site_key>/consents", ConsentCreateView.as_view()),
-    # The consent POST with DRF's per-instance serializer fields.
-    path(
-        "bench/per-instance-fields/sites/<site_key:site_key>/consents",
-        before_middleware(
-            ConsentCreateView.as_view(
-                serializer_class=PerInstanceConsentSerializer,
-                receipt_class=PerInstanceReceiptSerializer,
-            )
-        ),
-    ),
+    path("bench/stack/sites/<site_key:site_key>/consents", through_the_stack),
     *platform,
 ]

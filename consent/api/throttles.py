@@ -57,13 +57,16 @@ class WindowThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def allow_request(self, request, view) -> bool:
+        return self.allow_key(self.get_cache_key(request, view))
+
+    def allow_key(self, key: str) -> bool:
+        """Counts one request against ``key`` (a cache key without its window)."""
         if self.rate is None:
             return True
         now = time.time()
         window = int(now // self.duration)
         self.retry_after = self.duration - (now % self.duration)
-        key = f"{self.get_cache_key(request, view)}:{window}"
-        return count_hit(key, self.duration + 1) <= self.num_requests
+        return count_hit(f"{key}:{window}", self.duration + 1) <= self.num_requests
 
     def wait(self) -> float:
         return self.retry_after
@@ -72,13 +75,14 @@ class WindowThrottle(SimpleRateThrottle):
 class SiteClientThrottle(WindowThrottle):
     """One client network may record a handful of decisions a minute for one site
     (CONSENT_THROTTLE_RATE); a script flooding the records table is stopped without
-    touching other sites or networks."""
+    touching other sites or networks. (The consent POST is a plain view: it asks
+    ``allow_site``.)"""
 
     scope = "consent"
 
-    def get_cache_key(self, request, view) -> str:
-        ident = f"{view.kwargs['site_key']}:{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def allow_site(self, request, site_key: str) -> bool:
+        ident = f"{site_key}:{self.get_ident(request)}"
+        return self.allow_key(self.cache_format % {"scope": self.scope, "ident": ident})
 
 
 class SiteThrottle(WindowThrottle):
@@ -88,8 +92,8 @@ class SiteThrottle(WindowThrottle):
 
     scope = "consent_site"
 
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": view.kwargs["site_key"]}
+    def allow_site(self, request, site_key: str) -> bool:
+        return self.allow_key(self.cache_format % {"scope": self.scope, "ident": site_key})
 
 
 class ReceiptThrottle(WindowThrottle):

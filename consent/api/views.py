@@ -7,7 +7,6 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db import Error as DatabaseFailure  # DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -15,7 +14,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,15 +22,11 @@ from rest_framework.views import APIView
 from .. import records, regions
 from ..bundles import SiteBundle, get_bundle
 from ..models import Category, ConsentRecord, Site, TreeHead
-from ..rules import Signals
 from ..transparency import log
-from .cors import add_cors_headers, origin_allowed
-from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable
+from .cors import add_cors_headers
 from .negotiation import AlwaysJSON
-from .parsers import StrictJSONParser
 from .serializers import (
     AdpcRequestsSerializer,
-    ConsentSerializer,
     ConsistencyProofSerializer,
     ConsistencyQuery,
     ErrorSerializer,
@@ -43,14 +38,11 @@ from .serializers import (
     InclusionQuery,
     LogKeySerializer,
     Proofs,
-    ReceiptSerializer,
 )
 from .throttles import (
     ErasureThrottle,
     LogThrottle,
     ReceiptThrottle,
-    SiteClientThrottle,
-    SiteThrottle,
     WindowThrottle,
     client_ip,
 )
@@ -204,92 +196,6 @@ class SiteRulesView(APIView):
         return response
 
 
-class ConsentCreateView(APIView):
-    """Record one decision of one browser. Answers 201 only once the record is stored."""
-
-    parser_classes = [StrictJSONParser]
-    content_negotiation_class = AlwaysJSON
-    throttle_classes = [SiteClientThrottle, SiteThrottle]
-    serializer_class = ConsentSerializer
-    receipt_class = ReceiptSerializer
-    bundle: SiteBundle  # the site's, found by initial()
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        # In this order: nothing about the site is looked up for a request that could
-        # never be taken, and nothing is counted for one from a foreign origin.
-        if request.method not in ("POST", "OPTIONS"):
-            raise MethodNotAllowed(str(request.method))
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > settings.CONSENT_MAX_BODY_BYTES:
-            raise PayloadTooLarge()
-        self.bundle = site_bundle(kwargs["site_key"])
-        if not origin_allowed(request, self.bundle.origins):
-            raise ForbiddenOrigin()
-        super().initial(request, *args, **kwargs)
-
-    def get_throttles(self) -> list:
-        return super().get_throttles() if self.request.method == "POST" else []
-
-    def check_throttles(self, request: Request) -> None:
-        # In turn: the site's ceiling counts only decisions the client network's limit
-        # let through, so one network's flood cannot use it up for every other visitor.
-        for throttle in self.get_throttles():
-            if not throttle.allow_request(request, self):
-                self.throttled(request, throttle.wait())
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"
-        bundle = getattr(self, "bundle", None)
-        return add_cors_headers(
-            request, response, bundle.origins if bundle else (), "POST, OPTIONS"
-        )
-
-    def options(self, request, *args, **kwargs):
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    def handle_exception(self, exc: Exception) -> Response:
-        # Whatever the database says, the banner keeps the decision and sends it again.
-        if isinstance(exc, DatabaseFailure):
-            return database_unavailable()
-        return super().handle_exception(exc)
-
-    @extend_schema(
-        request=ConsentSerializer,
-        responses={
-            201: ReceiptSerializer,
-            200: OpenApiResponse(ReceiptSerializer, description="A resent decision's receipt"),
-            400: INVALID,
-            403: error("Origin not registered for the site"),
-            404: error("Unknown site"),
-            405: error("Only POST (and the CORS preflight)"),
-            413: error("Body too large"),
-            415: error("Not JSON"),
-            429: THROTTLED,
-            503: UNAVAILABLE,
-        },
-        operation_id="record_consent",
-    )
-    def post(self, request: Request, site_key: str) -> Response:
-        bundle = self.bundle
-        decision = self.serializer_class(data=request.data, context={"bundle": bundle})
-        if not decision.is_valid() and {"policy_version", "categories"} & set(decision.errors):
-            # This process's copy of the site may be RECHECK_SECONDS old: a policy version
-            # or category published since must not turn a valid decision away.
-            bundle = site_bundle(site_key, fresh=True)
-            decision = self.serializer_class(data=request.data, context={"bundle": bundle})
-        decision.is_valid(raise_exception=True)
-        record, created = records.record_consent(
-            bundle,
-            signals=Signals.from_meta(request.META),
-            ip=client_ip(request),
-            region=regions.from_meta(request.META),
-            **decision.validated_data,
-        )
-        # A resent decision gets the receipt of the record already made.
-        return Response(self.receipt_class(record).data, status=201 if created else 200)
-
-
 def parse_consent_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -357,7 +263,7 @@ class ConsentReceiptView(APIView):
         latest = bundle.policy_version if bundle else current.policy_version
         proofs = Proofs()
         proofs.prefetch(found)
-        history = ReceiptSerializer(found, many=True, context={"proofs": proofs}).data
+        history = [records.receipt(r, r.site.key, proofs.of(r)) for r in found]
         return Response(
             {
                 "consent_id": str(current.consent_id),

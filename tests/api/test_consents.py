@@ -303,3 +303,46 @@ def test_a_version_published_by_another_process_is_accepted_at_once(client, site
     response = post(client, body(policy_version=2))
     assert response.status_code == 201
     assert response.json()["policy_version"] == 2
+
+
+def test_every_field_at_fault_is_named_at_once_with_its_messages(client, site):
+    response = post(
+        client,
+        body(
+            consent_id=7,
+            policy_version=0,
+            method="maybe",
+            language="en\n",
+            page_url="ftp://shop.example/",
+            categories={"functional": "yes", "advertising": False},
+            surprise=1,
+        ),
+    )
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {
+        "consent_id",
+        "policy_version",
+        "method",
+        "language",
+        "page_url",
+        "categories",
+        "surprise",
+    }
+    assert errors["categories"] == {"functional": ["Must be true or false."]}
+    assert all(isinstance(errors[name], list) for name in set(errors) - {"categories"})
+    assert ConsentRecord.objects.count() == 0
+
+
+def test_the_site_checks_name_each_category_at_fault(client, site):
+    response = post(
+        client, body(categories={"functional": True, "analytics": True, "required": False})
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "categories": {
+            "required": ["Required cookies cannot be refused."],
+            "analytics": ["Unknown category."],
+            "advertising": ["Missing: every optional category needs an answer."],
+        }
+    }

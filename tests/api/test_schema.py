@@ -32,3 +32,32 @@ def test_the_docs_page_is_served_under_a_strict_csp(client):
         "'unsafe-inline'"
         not in response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
     )
+
+
+def test_the_consent_post_is_documented_from_its_own_rules(client):
+    from consent.api.consents import FIELDS
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    post = schema["paths"]["/api/v1/sites/{site_key}/consents"]["post"]
+    assert post["operationId"] == "record_consent"
+    decision = schema["components"]["schemas"]["Decision"]
+    assert set(decision["properties"]) == set(FIELDS)
+    assert set(decision["required"]) == {"categories", "policy_version", "method"}
+
+
+def test_a_receipt_has_exactly_the_documented_fields(client, site):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    documented = set(schema["components"]["schemas"]["Receipt"]["properties"])
+    answer = client.post(
+        "/api/v1/sites/demo/consents",
+        {
+            "categories": {"functional": True, "advertising": False},
+            "policy_version": 1,
+            "method": "custom",
+        },
+        content_type="application/json",
+    )
+    assert answer.status_code == 201
+    assert set(answer.json()) == documented
+    history = client.get(f"/api/v1/consents/{answer.json()['consent_id']}").json()
+    assert set(history["current"]) == documented
