@@ -10,27 +10,27 @@ from .api.fastpath import before_middleware
 register_converter(SiteKeyConverter, "site_key")
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("demo/", views.demo, name="demo"),
-    path("demo/video/", views.demo_video, name="demo-video"),
-    path("demo/server-cookies/", views.demo_server_cookies, name="demo-server-cookies"),
-    # The two hottest public URLs: answered before sessions, CSRF and CSP
-    # (consent.api.fastpath).
+    # The hottest public URLs, first (Django tries the patterns in turn): answered before
+    # sessions, CSRF and CSP (consent.api.fastpath).
     path("c/<site_key:site_key>.js", before_middleware(api.script), name="consent-script"),
-    path(
-        "c/<site_key:site_key>/preferences.js",
-        before_middleware(api.preferences_script),
-        name="consent-preferences",
-    ),
-    path(
-        "api/v1/sites/<site_key:site_key>/config", api.SiteConfigView.as_view(), name="site-config"
-    ),
-    path("api/v1/sites/<site_key:site_key>/rules", api.SiteRulesView.as_view(), name="site-rules"),
     path(
         "api/v1/sites/<site_key:site_key>/consents",
         consents.record_consent,
         name="consent-create",
     ),
+    path(
+        "c/<site_key:site_key>/preferences.js",
+        before_middleware(api.preferences_script),
+        name="consent-preferences",
+    ),
+    path("", views.home, name="home"),
+    path("demo/", views.demo, name="demo"),
+    path("demo/video/", views.demo_video, name="demo-video"),
+    path("demo/server-cookies/", views.demo_server_cookies, name="demo-server-cookies"),
+    path(
+        "api/v1/sites/<site_key:site_key>/config", api.SiteConfigView.as_view(), name="site-config"
+    ),
+    path("api/v1/sites/<site_key:site_key>/rules", api.SiteRulesView.as_view(), name="site-rules"),
     path(
         "api/v1/consents/<str:consent_id>", api.ConsentReceiptView.as_view(), name="consent-receipt"
     ),
