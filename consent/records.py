@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -126,45 +126,8 @@ def record_consent(
         ).first()
         if existing is not None:
             return existing, False
-    _insert(record)
+    record.save()
     return record, True
-
-
-class _Insert:
-    """One record's INSERT, its statement made once per database from the model's fields
-    (``_meta``), each value converted by its own field as ``save()`` converts it.
-    ``save()`` builds the statement through the query compiler for every row (README,
-    "What the consent POST's machinery saves"). A database that cannot return the new
-    id from the INSERT gets ``save()``."""
-
-    def __init__(self) -> None:
-        self.fields = [f for f in ConsentRecord._meta.concrete_fields if not f.primary_key]
-        self.statements: dict[str, str] = {}
-
-    def __call__(self, record: ConsentRecord) -> None:
-        alias = router.db_for_write(ConsentRecord)
-        connection = connections[alias]
-        if not connection.features.can_return_columns_from_insert:
-            record.save()
-            return
-        statement = self.statements.get(alias)
-        if statement is None:
-            quote = connection.ops.quote_name
-            table, key = quote(ConsentRecord._meta.db_table), quote(ConsentRecord._meta.pk.column)
-            columns = ", ".join(quote(f.column) for f in self.fields)
-            places = ", ".join(["%s"] * len(self.fields))
-            # Names from the model's _meta, quoted by the backend; values are parameters.
-            statement = f"INSERT INTO {table} ({columns}) VALUES ({places}) RETURNING {key}"  # noqa: S608
-            self.statements[alias] = statement
-        values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in self.fields]
-        with connection.cursor() as cursor:
-            cursor.execute(statement, values)
-            (record.pk,) = cursor.fetchone()
-        record._state.adding = False
-        record._state.db = alias
-
-
-_insert = _Insert()
 
 
 def _time(value: datetime) -> str:

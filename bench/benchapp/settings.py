@@ -3,8 +3,7 @@
 bench/consent_throughput also starts servers with one piece of the consent POST's
 machinery off, through BENCH_CACHE_BACKEND, which replaces the cache's backend (Django's
 own RedisCache: the throttles then count in the cache with add and incr, see
-consent.api.throttle_counts), and through BENCH_MODEL_SAVE, which bench/benchapp/urls.py
-reads (records stored with the model's save())."""
+consent.api.throttle_counts)."""
 
 import os
 

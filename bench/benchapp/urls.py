@@ -1,22 +1,14 @@
 """The platform's URLs, the two reference views, and the consent POST with one piece of
 its machinery off (bench/consent_throughput's variants)."""
 
-import os
-
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from config.urls import urlpatterns as platform
-from consent import records
 from consent.api import consents
 
 from . import views
-
-if os.environ.get("BENCH_MODEL_SAVE"):
-    # The consent POST storing its record with the model's save(), not the INSERT
-    # statement records makes once.
-    records._insert = lambda record: record.save()  # type: ignore[assignment]
 
 
 @csrf_exempt
