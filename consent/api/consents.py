@@ -30,7 +30,6 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import (
     APIException,
     MethodNotAllowed,
-    NotFound,
     ParseError,
     Throttled,
     UnsupportedMediaType,
@@ -41,7 +40,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.mediatypes import media_type_matches
 
 from .. import records, regions
-from ..bundles import SiteBundle, get_bundle
+from ..bundles import SiteBundle
 from ..models import REQUIRED, Method
 from ..rules import Signals
 from .converters import SiteKeyConverter
@@ -50,8 +49,10 @@ from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable, exce
 from .fastpath import before_middleware
 from .serializers import Proofs
 from .throttles import SiteClientThrottle, SiteThrottle, client_ip
+from .views import site_bundle
 
 ALLOWED = "POST, OPTIONS"
+MAX_BODY = settings.CONSENT_MAX_BODY_BYTES
 JSON = "application/json"
 LANGUAGE_TAG = r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*"
 LANGUAGE = re.compile(LANGUAGE_TAG)
@@ -128,11 +129,24 @@ def _language(value: Any) -> str:
 
 
 URL = URLValidator(schemes=["http", "https"])
+
+
+def _encodable(text: str) -> bool:
+    """No lone surrogate ("\\ud800" in JSON), which no database can store."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 MAX_URL = 2000
 
 
 def _page_url(value: Any) -> str:
     if type(value) is not str:
+        raise Invalid("Must be an http(s) URL.")
+    if "\x00" in value or not _encodable(value):
         raise Invalid("Must be an http(s) URL.")
     if value:
         if len(value) > MAX_URL:
@@ -217,10 +231,17 @@ def validate(data: Any, bundle: SiteBundle) -> dict[str, Any]:
             errors[name] = message if isinstance(message, dict) else [message]
     if errors:
         raise ValidationError(errors)
-    decision["categories"] = _site_categories(decision["categories"], bundle)
+    asked = decision["categories"]
+    site_errors: dict[str, Any] = {}
+    category_errors = _category_errors(asked, bundle)
+    if category_errors:
+        site_errors["categories"] = category_errors
     if decision["policy_version"] not in bundle.versions:
-        raise ValidationError({"policy_version": ["Unknown policy version for this site."]})
-    choices = decision["categories"].values()
+        site_errors["policy_version"] = ["Unknown policy version for this site."]
+    if site_errors:
+        raise ValidationError(site_errors)
+    categories = decision["categories"] = {slug: asked[slug] for slug in bundle.optional_categories}
+    choices = categories.values()
     method = decision["method"]
     if method == Method.ACCEPT_ALL and not all(choices):
         raise ValidationError({"method": ["accept_all needs every category true."]})
@@ -229,9 +250,9 @@ def validate(data: Any, bundle: SiteBundle) -> dict[str, Any]:
     return decision
 
 
-def _site_categories(asked: dict[str, bool], bundle: SiteBundle) -> dict[str, bool]:
-    """Exactly the site's optional categories, each answered ("required" may be sent,
-    only as true)."""
+def _category_errors(asked: dict[str, bool], bundle: SiteBundle) -> dict[str, list[str]]:
+    """What is wrong with ``asked`` for the site: each of its optional categories needs an
+    answer, no other category may be named, and "required" only as true."""
     optional = bundle.optional_categories
     errors = {}
     if asked.get(REQUIRED, True) is not True:
@@ -242,9 +263,7 @@ def _site_categories(asked: dict[str, bool], bundle: SiteBundle) -> dict[str, bo
     for slug in optional:
         if slug not in asked:
             errors[slug] = ["Missing: every optional category needs an answer."]
-    if errors:
-        raise ValidationError({"categories": errors})
-    return {slug: asked[slug] for slug in optional}
+    return errors
 
 
 # --- The view ---------------------------------------------------------------------------
@@ -261,13 +280,14 @@ def record_consent(request: HttpRequest, site_key: str) -> HttpResponse:
         if request.method not in ("POST", "OPTIONS"):
             raise MethodNotAllowed(str(request.method))
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > settings.CONSENT_MAX_BODY_BYTES:
+        if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY:
             raise PayloadTooLarge()
-        bundle = _site(site_key)
+        bundle = site_bundle(site_key)
         if not origin_allowed(request, bundle.origins):
             raise ForbiddenOrigin()
         if request.method == "OPTIONS":
             response = HttpResponse(status=204)
+            del response["Content-Type"]
         else:
             response = _record(request, bundle)
     except APIException as exc:
@@ -276,14 +296,8 @@ def record_consent(request: HttpRequest, site_key: str) -> HttpResponse:
         # Whatever the database says, the banner keeps the decision and sends it again.
         response = _answer(database_unavailable())
     response["Cache-Control"] = "no-store"
+    response["Allow"] = ALLOWED
     return add_cors_headers(request, response, bundle.origins if bundle else (), ALLOWED)
-
-
-def _site(site_key: str, fresh: bool = False) -> SiteBundle:
-    bundle = get_bundle(site_key, fresh=fresh)
-    if bundle is None:
-        raise NotFound("No site with this key.")
-    return bundle
 
 
 def _record(request: HttpRequest, bundle: SiteBundle) -> HttpResponse:
@@ -300,7 +314,7 @@ def _record(request: HttpRequest, bundle: SiteBundle) -> HttpResponse:
             raise
         # This process's copy of the site may be RECHECK_SECONDS old: a policy version or
         # category published since must not turn a valid decision away.
-        bundle = _site(bundle.key, fresh=True)
+        bundle = site_bundle(bundle.key, fresh=True)
         decision = validate(data, bundle)
     record, created = records.record_consent(
         bundle,
@@ -325,7 +339,10 @@ def _parse(request: HttpRequest) -> Any:
     if content_type != JSON and not media_type_matches(JSON, content_type):
         raise UnsupportedMediaType(content_type)
     try:
-        return json.loads(body, parse_constant=_not_json)
+        # The Content-Type's charset when it names one Python knows (request.encoding);
+        # else json detects UTF-8, -16 or -32.
+        text = body.decode(request.encoding) if request.encoding else body
+        return json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." too deep
         raise ParseError(f"JSON parse error - {exc}") from None
 
@@ -336,8 +353,9 @@ def _not_json(constant: str) -> None:
 
 
 def _json(data: Any, status: int, headers: Any = None) -> HttpResponse:
-    """As DRF's JSONRenderer writes it."""
-    content = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    # Non-ASCII as \u escapes: whatever a field name or category slug sent holds (a lone
+    # surrogate, U+2028), the answer is valid JSON and valid UTF-8.
+    content = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     response = HttpResponse(content, status=status, content_type=JSON, headers=headers)
     response["Content-Length"] = str(len(response.content))
     return response
@@ -345,10 +363,7 @@ def _json(data: Any, status: int, headers: Any = None) -> HttpResponse:
 
 def _refusal(exc: APIException) -> HttpResponse:
     """A refusal worded as every other endpoint words it (consent.api.errors)."""
-    response = _answer(exception_handler(exc, {}))
-    if isinstance(exc, MethodNotAllowed):
-        response["Allow"] = ALLOWED
-    return response
+    return _answer(exception_handler(exc, {}))
 
 
 def _answer(drf_response: Response) -> HttpResponse:

@@ -1,6 +1,6 @@
-"""The public endpoints: the script, the config, recording a consent, a visitor's receipt
-and its erasure, the GPC well-known resource, and the transparency log's key, heads and
-proofs."""
+"""The public endpoints but the consent POST (consent.api.consents): the script, the
+config, a visitor's receipt and its erasure, the GPC well-known resource, and the
+transparency log's key, heads and proofs."""
 
 import uuid
 from urllib.parse import urlencode, urlsplit
@@ -52,8 +52,8 @@ def error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
-# What the schema documents for failures: invalid input names each field at fault
-# ({"categories": {"analytics": "Unknown category."}}); any other error is an Error.
+# What the schema documents for failures: invalid input names each field at fault with
+# its messages ({"leaf_index": ["..."]}); any other error is an Error.
 INVALID = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="Invalid input: each field at fault with its messages, or detail and code",

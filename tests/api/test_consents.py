@@ -346,3 +346,56 @@ def test_the_site_checks_name_each_category_at_fault(client, site):
             "advertising": ["Missing: every optional category needs an answer."],
         }
     }
+
+
+@pytest.mark.parametrize(
+    "page_url", ["https://shop.example/a\x00b", "https://shop.example/\ud800", " https://x.example"]
+)
+def test_a_page_url_no_database_can_store_is_a_400(client, site, page_url):
+    response = post(client, json.dumps(body(page_url=page_url)))
+    assert response.status_code == 400
+    assert "page_url" in response.json()
+    assert ConsentRecord.objects.count() == 0
+
+
+def test_an_error_naming_what_cannot_be_encoded_is_still_json(client, site):
+    response = post(client, '{"\\ud800": 1, "\\u2028": 2}')
+    assert response.status_code == 400
+    assert set(response.json()) >= {"\ud800", "\u2028"}
+    assert b"\\u2028" in response.content
+
+
+def test_the_site_checks_name_every_field_at_fault_at_once(client, site):
+    response = post(
+        client, body(categories={"functional": True, "analytics": True}, policy_version=99)
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"categories", "policy_version"}
+
+
+def test_a_latin_1_body_is_read_in_its_charset(client, site):
+    raw = json.dumps(body(page_url="https://shop.example/café"), ensure_ascii=False)
+    response = client.post(
+        URL,
+        raw,  # the test client encodes it in the charset named
+        content_type="application/json; charset=iso-8859-1",
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 201
+    assert ConsentRecord.objects.get().page_url == "https://shop.example/café"
+
+
+def test_a_content_length_that_is_no_ascii_number_is_a_413(client, site):
+    response = client.post(
+        URL, json.dumps(body()), content_type="application/json", CONTENT_LENGTH="²"
+    )
+    assert response.status_code == 413
+
+
+def test_the_preflight_has_no_body_type_and_every_answer_says_what_is_allowed(client, site):
+    preflight = client.options(
+        URL, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
+    assert "Content-Type" not in preflight
+    assert preflight["Allow"] == "POST, OPTIONS"
+    assert post(client, body())["Allow"] == "POST, OPTIONS"
