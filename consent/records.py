@@ -4,7 +4,7 @@ import ipaddress
 import logging
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -130,11 +130,6 @@ def record_consent(
     return record, True
 
 
-def _time(value: datetime) -> str:
-    """ISO 8601 in UTC, "Z" for its offset."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def receipt(
     record: ConsentRecord, site_key: str, proof: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -144,12 +139,12 @@ def receipt(
     decision into a 503, which the banner would then send again. The API's schema
     describes it (consent.api.serializers.ReceiptSerializer)."""
     return {
-        "consent_id": None if record.consent_id is None else str(record.consent_id),
+        "consent_id": log.json_value(record.consent_id),
         "record_id": record.id,
         "site": site_key,
         "site_id": record.site_id,
-        "created_at": _time(record.created_at),
-        "expires_at": _time(record.expires_at),
+        "created_at": log.json_value(record.created_at),
+        "expires_at": log.json_value(record.expires_at),
         "categories": record.categories,
         "policy_version": record.policy_version,
         "texts_hash": record.texts_hash,

@@ -15,7 +15,7 @@ urlpatterns = [
     path("c/<site_key:site_key>.js", before_middleware(api.script), name="consent-script"),
     path(
         "api/v1/sites/<site_key:site_key>/consents",
-        consents.record_consent,
+        before_middleware(consents.record_consent),
         name="consent-create",
     ),
     path(

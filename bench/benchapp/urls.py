@@ -13,7 +13,8 @@ from . import views
 
 @csrf_exempt
 def through_the_stack(request: HttpRequest, site_key: str) -> HttpResponse:
-    """The consent POST's view, not marked to be answered before the middleware."""
+    """The consent POST's view, through a function not marked to be answered before the
+    middleware (consent.urls marks the view itself)."""
     return consents.record_consent(request, site_key)
 
 

@@ -1,7 +1,7 @@
 """``POST /api/v1/sites/<site key>/consents``: one decision of one browser, recorded.
 
 A plain Django view, reached through the URLconf (consent.urls names it
-``consent-create``) and answered before the middleware stack (consent.api.fastpath).
+``consent-create`` and has it answered before the middleware stack, consent.api.fastpath).
 Every decision of every visitor of every site comes here, so it is held to the cost of
 one INSERT (DESIGN.md; README, "What the consent POST's machinery saves"):
 
@@ -46,10 +46,9 @@ from ..rules import Signals
 from .converters import SiteKeyConverter
 from .cors import add_cors_headers, origin_allowed
 from .errors import ForbiddenOrigin, PayloadTooLarge, database_unavailable, exception_handler
-from .fastpath import before_middleware
 from .serializers import Proofs
 from .throttles import SiteClientThrottle, SiteThrottle, client_ip
-from .views import site_bundle
+from .views import INVALID, THROTTLED, UNAVAILABLE, site_bundle
 
 ALLOWED = "POST, OPTIONS"
 MAX_BODY = settings.CONSENT_MAX_BODY_BYTES
@@ -269,8 +268,7 @@ def _category_errors(asked: dict[str, bool], bundle: SiteBundle) -> dict[str, li
 # --- The view ---------------------------------------------------------------------------
 
 
-@before_middleware
-@csrf_exempt  # public and cookie-less; answered before the CSRF middleware anyway
+@csrf_exempt  # public and cookie-less (consent.urls has it answered before the middleware)
 def record_consent(request: HttpRequest, site_key: str) -> HttpResponse:
     """Record one decision of one browser. Answers 201 only once the record is stored."""
     bundle = None
@@ -356,9 +354,7 @@ def _json(data: Any, status: int, headers: Any = None) -> HttpResponse:
     # Non-ASCII as \u escapes: whatever a field name or category slug sent holds (a lone
     # surrogate, U+2028), the answer is valid JSON and valid UTF-8.
     content = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    response = HttpResponse(content, status=status, content_type=JSON, headers=headers)
-    response["Content-Length"] = str(len(response.content))
-    return response
+    return HttpResponse(content, status=status, content_type=JSON, headers=headers)
 
 
 def _refusal(exc: APIException) -> HttpResponse:
@@ -422,18 +418,15 @@ def add_to_schema(result: dict, generator: Any, request: Any, public: bool) -> d
                 "200": _receipt("A resent decision's receipt"),
                 "400": {
                     "content": {JSON: {"schema": {"type": "object", "additionalProperties": {}}}},
-                    "description": "Invalid input: each field at fault with its messages, "
-                    "or detail and code",
+                    "description": str(INVALID.description),
                 },
                 "403": _error("Origin not registered for the site"),
                 "404": _error("Unknown site"),
                 "405": _error("Only POST (and the CORS preflight)"),
                 "413": _error("Body too large"),
                 "415": _error("Not JSON"),
-                "429": _error("Too many requests; Retry-After says when to try again"),
-                "503": _error(
-                    "The store is briefly unavailable; Retry-After says when to try again"
-                ),
+                "429": _error(str(THROTTLED.description)),
+                "503": _error(str(UNAVAILABLE.description)),
             },
         }
     }
