@@ -28,10 +28,10 @@ from dataclasses import asdict
 
 from csp.constants import HEADER, NONCE
 from csp.middleware import CSPMiddleware, PolicyParts
-from csp.utils import build_policy
+from csp.utils import build_policy, default_config
 from django.http import HttpRequest, HttpResponseBase
 
-from .validators import CONTROL, HOST
+from .validators import HOST
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ def sources(
 
 
 class FrozenDirectives(Mapping):
-    """A policy update that never changes once built, memoised per set of allowed
+    """A policy's directives that never change once built, memoised per set of allowed
     categories. django-csp deep-copies the parts of every policy it builds
-    (``dataclasses.asdict``); copying this one would cost more than the rest of the
-    middleware, and being immutable it can be shared as it is."""
+    (``dataclasses.asdict``); copying these would cost more than the rest of the
+    middleware, and being immutable they can be shared as they are."""
 
     def __init__(self, directives: Mapping[str, Iterable]) -> None:
         self._directives = {name: tuple(values) for name, values in directives.items()}
@@ -121,7 +121,10 @@ class ConsentCSPMiddleware(CSPMiddleware):
             return parts
         rules, allowed = consent.rules, consent.state.allowed
         if parts.config is None and parts.replace is None and parts.update is None:
-            parts.update = rules.csp_update(allowed)  # the common case, memoised
+            # The common case: the whole policy but the nonce, built once per set of
+            # allowed categories (django-csp would merge the configured directives and
+            # an update for every page).
+            parts.config = rules.csp_config(allowed)
         else:
             configured = parts.config or rules.csp_directives or {}
             parts.update = merged_update(
@@ -134,13 +137,26 @@ class ConsentCSPMiddleware(CSPMiddleware):
     ) -> HttpResponseBase:
         response = super().process_response(request, response)
         policy = response.headers.get(HEADER)
-        if policy is not None and (CONTROL.search(policy) or not policy.isascii()):
+        # Printable ASCII: no control character (CONTROL), nothing beyond ASCII.
+        if policy is not None and not (policy.isascii() and policy.isprintable()):
             # A last guard: whatever was stored, no header carries a control character.
             logger.warning("Not sending a Content-Security-Policy that is not plain ASCII.")
             del response.headers[HEADER]
             fixed = PolicyParts(nonce=super().get_policy_parts(request, response).nonce)
             response.headers[HEADER] = build_policy(**asdict(fixed))
         return response
+
+
+def with_sources(directives: Mapping, added: Mapping[str, list]) -> FrozenDirectives:
+    """The configured ``directives`` (completed as django-csp completes them) with
+    ``added``: the config that builds the same policy as those directives with
+    ``merged_update``'s update."""
+    config = default_config(dict(directives)) or {}
+    for directive, values in merged_update(added, config, {}, {}).items():
+        config[directive] = [*_as_list(config.get(directive)), *values]
+    return FrozenDirectives(
+        {name: _as_list(value) for name, value in config.items() if value is not None}
+    )
 
 
 def merged_update(

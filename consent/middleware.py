@@ -202,6 +202,8 @@ class SiteRules:
         self.frame_hosts = tuple(dict.fromkeys(h for hosts in self.hosts.values() for h in hosts))
         self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+        # As django-csp reads it: no policy, or DIRECTIVES None, is no header at all.
+        self.csp_configured = bool(policy) and policy.get("DIRECTIVES", {}) is not None
         self.csp_directives = policy.get("DIRECTIVES")
         self._states: dict[tuple[str, str, str, str, str], ConsentState] = {}
         # What no answer means depends on the region: answers vary on its headers.
@@ -212,7 +214,7 @@ class SiteRules:
         self._categories: dict[str, str | None] = {}
         self._paths: dict[CookieRule, str | None] = {}
         self._sources: dict[frozenset[str], dict[str, list]] = {}
-        self._updates: dict[frozenset[str], csp.FrozenDirectives] = {}
+        self._configs: dict[frozenset[str], csp.FrozenDirectives | None] = {}
 
     def model_for(self, meta: Mapping[str, Any]) -> str:
         """The privacy model for a request: the site's default unless its rules differ
@@ -288,16 +290,19 @@ class SiteRules:
             )
             return sources
 
-    def csp_update(self, allowed: frozenset[str]) -> "csp.FrozenDirectives":
-        """django-csp's ``update`` for a page whose view adjusted nothing: the configured
-        directives plus ``csp_sources``, once per set of allowed categories."""
+    def csp_config(self, allowed: frozenset[str]) -> "csp.FrozenDirectives | None":
+        """django-csp's ``config`` for a page whose view adjusted nothing: the configured
+        directives with ``csp_sources`` merged in, once per set of allowed categories
+        (None without a configured policy, which then stays without one)."""
         try:
-            return self._updates[allowed]
+            return self._configs[allowed]
         except KeyError:
-            update = self._updates[allowed] = csp.FrozenDirectives(
-                csp.merged_update(self.csp_sources(allowed), self.csp_directives or {}, {}, {})
+            config = self._configs[allowed] = (
+                csp.with_sources(self.csp_directives or {}, self.csp_sources(allowed))
+                if self.csp_configured
+                else None
             )
-            return update
+            return config
 
 
 _current: SiteRules | None = None
@@ -398,17 +403,18 @@ class ConsentMiddleware:
             if response.cookies or "Set-Cookie" in response:
                 varies |= remove_unallowed_cookies(response, consent)
             if response.get("Content-Type", "").startswith("text/html"):
-                if consent.rules.adpc_link and "Link" not in response:
-                    response.headers["Link"] = consent.rules.adpc_link
+                rules = consent.rules
+                if rules.adpc_link and "Link" not in response:
+                    response.headers["Link"] = rules.adpc_link
                 if request.COOKIES:
                     varies |= expire_refused_cookies(request, response, consent)
                 # ConsentCSPMiddleware adds the allowed vendors' hosts on the way out.
-                varies |= consent.rules.csp_depends_on_consent
-                if consent.rules.auto_blocking:
+                varies |= rules.csp_depends_on_consent
+                if rules.auto_blocking:
                     # Vendor tags held back in the markup itself (consent.autoblock), so the
                     # browser never requests them; the page depends on consent either way.
                     allowed = consent.state.allowed | {REQUIRED}
-                    gate_response(response, consent.rules.hosts, allowed)
+                    gate_response(response, rules.hosts, allowed)
                     varies = True
         if varies:
             rules = consent.rules

@@ -148,3 +148,27 @@ def test_an_exempt_view_gets_no_policy(site):
     view = csp_exempt()(lambda request: HttpResponse("<p>"))
     response = both(view)(RequestFactory().get("/"))
     assert "Content-Security-Policy" not in response
+
+
+@pytest.mark.parametrize("configured", [None, {}, {"DIRECTIVES": None}])
+def test_a_site_without_a_policy_gets_none_from_consent(site, settings, configured):
+    # As django-csp reads the setting: no policy, or no directives at all, is no header;
+    # the vendors a visitor allows must not make one up.
+    settings.CONTENT_SECURITY_POLICY = configured
+    request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
+    response = both(lambda r: HttpResponse("<p>"))(request)
+    assert "Content-Security-Policy" not in response
+
+
+def test_the_policy_follows_a_changed_setting(site, settings):
+    request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
+    both(lambda r: HttpResponse("<p>"))(request)
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"img-src": ["'self'"]}}
+    request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
+    assert policy(both(lambda r: HttpResponse("<p>"))(request)) == {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", *FUNCTIONAL],
+        "script-src": ["'self'", *FUNCTIONAL],
+        "connect-src": ["'self'", *FUNCTIONAL],
+        "frame-src": ["'self'", *FUNCTIONAL, *ADVERTISING],
+    }
