@@ -29,6 +29,7 @@ from dataclasses import asdict
 from csp.constants import HEADER, NONCE
 from csp.middleware import CSPMiddleware, PolicyParts
 from csp.utils import build_policy, default_config
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from .validators import HOST
@@ -100,9 +101,10 @@ class ConsentCSPMiddleware(CSPMiddleware):
     """django-csp's middleware, extended where its documentation says to extend it
     (``get_policy_parts``): on the enforced site's pages (ConsentMiddleware set
     ``request.consent``, the path is under CONSENT_ENFORCED_PATHS, the response is a
-    page: browsers apply a CSP to documents only) the policy's update gains our nonce and
-    the hosts of the vendors the visitor allows. Everywhere else, the console included,
-    the configured policy is left exactly as it is.
+    page: browsers apply a CSP to documents only) the policy gains our nonce and the hosts
+    of the vendors the visitor allows: as a config memoised per set of allowed categories
+    when the view adjusted nothing, else added to the view's update. Everywhere else, the
+    console included, the configured policy is left exactly as it is.
 
     Use it in place of ``csp.middleware.CSPMiddleware`` (a system check says so).
     """
@@ -126,9 +128,14 @@ class ConsentCSPMiddleware(CSPMiddleware):
             # an update for every page).
             parts.config = rules.csp_config(allowed)
         else:
-            configured = parts.config or rules.csp_directives or {}
+            # A view's own config is used as it is (django-csp completes only the
+            # settings' directives with its defaults).
+            configured = parts.config if parts.config is not None else rules.csp_directives
             parts.update = merged_update(
-                rules.csp_sources(allowed), configured, parts.replace or {}, parts.update or {}
+                rules.csp_sources(allowed),
+                configured or {},
+                replace=parts.replace or {},
+                update=parts.update or {},
             )
         return parts
 
@@ -137,7 +144,7 @@ class ConsentCSPMiddleware(CSPMiddleware):
     ) -> HttpResponseBase:
         response = super().process_response(request, response)
         policy = response.headers.get(HEADER)
-        # Printable ASCII: no control character (CONTROL), nothing beyond ASCII.
+        # Printable ASCII: none of validators.CONTROL's characters, nothing beyond ASCII.
         if policy is not None and not (policy.isascii() and policy.isprintable()):
             # A last guard: whatever was stored, no header carries a control character.
             logger.warning("Not sending a Content-Security-Policy that is not plain ASCII.")
@@ -147,12 +154,22 @@ class ConsentCSPMiddleware(CSPMiddleware):
         return response
 
 
+def configured_directives() -> dict | None:
+    """settings.CONTENT_SECURITY_POLICY's directives completed with django-csp's defaults
+    (default-src 'self' when it names none), as django-csp reads them for every page
+    whose view set no config; None when they make no policy at all (no setting, or
+    DIRECTIVES None)."""
+    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None)
+    return default_config(policy.get("DIRECTIVES", {})) if policy else None
+
+
 def with_sources(directives: Mapping, added: Mapping[str, list]) -> FrozenDirectives:
-    """The configured ``directives`` (completed as django-csp completes them) with
-    ``added``: the config that builds the same policy as those directives with
-    ``merged_update``'s update."""
-    config = default_config(dict(directives)) or {}
-    for directive, values in merged_update(added, config, {}, {}).items():
+    """``directives`` (``configured_directives``) with ``added``: a config that builds
+    the same policy as ``directives`` with ``merged_update``'s update. A directive the
+    policy leaves to default-src (None here) is one ``merged_update`` starts from
+    default-src's sources, so its update is the whole directive."""
+    config = dict(directives)
+    for directive, values in merged_update(added, config, replace={}, update={}).items():
         config[directive] = [*_as_list(config.get(directive)), *values]
     return FrozenDirectives(
         {name: _as_list(value) for name, value in config.items() if value is not None}
@@ -179,12 +196,12 @@ def merged_update(
 
 
 def _as_list(value: object) -> list:
+    """A directive's value as django-csp's build_policy reads it: a set sorted, a list
+    or tuple as it is, anything else (a string, a lazy string, a boolean) one value."""
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value]
     if isinstance(value, set):
         return sorted(value)
-    if isinstance(value, Iterable):
+    if isinstance(value, list | tuple):
         return list(value)
     return [value]

@@ -200,11 +200,11 @@ class SiteRules:
         )
         # frame-src: every vendor's hosts, so a held embed loads in place (consent.csp).
         self.frame_hosts = tuple(dict.fromkeys(h for hosts in self.hosts.values() for h in hosts))
-        self.csp_depends_on_consent = any(self.hosts.get(c) for c in self.optional_categories)
-        policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
-        # As django-csp reads it: no policy, or DIRECTIVES None, is no header at all.
-        self.csp_configured = bool(policy) and policy.get("DIRECTIVES", {}) is not None
-        self.csp_directives = policy.get("DIRECTIVES")
+        # The configured policy as django-csp completes it; None: no policy, none added.
+        self.csp_directives = csp.configured_directives()
+        self.csp_depends_on_consent = self.csp_directives is not None and any(
+            self.hosts.get(c) for c in self.optional_categories
+        )
         self._states: dict[tuple[str, str, str, str, str], ConsentState] = {}
         # What no answer means depends on the region: answers vary on its headers.
         self.regional = bool(ruleset and ruleset.regional)
@@ -285,9 +285,10 @@ class SiteRules:
                 if category == REQUIRED or category in allowed
                 for host in self.hosts.get(category, ())
             )
-            sources = self._sources[allowed] = csp.sources(
-                hosts, self.platform_sources, self.frame_hosts
-            )
+            sources = csp.sources(hosts, self.platform_sources, self.frame_hosts)
+            # Keyed by sets of the site's categories, which a visitor's cookie names.
+            if len(self._sources) < MEMO_LIMIT:
+                self._sources[allowed] = sources
             return sources
 
     def csp_config(self, allowed: frozenset[str]) -> "csp.FrozenDirectives | None":
@@ -297,11 +298,13 @@ class SiteRules:
         try:
             return self._configs[allowed]
         except KeyError:
-            config = self._configs[allowed] = (
-                csp.with_sources(self.csp_directives or {}, self.csp_sources(allowed))
-                if self.csp_configured
-                else None
+            config = (
+                None
+                if self.csp_directives is None
+                else csp.with_sources(self.csp_directives, self.csp_sources(allowed))
             )
+            if len(self._configs) < MEMO_LIMIT:
+                self._configs[allowed] = config
             return config
 
 

@@ -5,6 +5,7 @@ import pytest
 from csp.decorators import csp_exempt, csp_replace, csp_update
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.urls import reverse, reverse_lazy
 
 from consent.csp import ConsentCSPMiddleware
 from consent.middleware import ConsentMiddleware
@@ -172,3 +173,40 @@ def test_the_policy_follows_a_changed_setting(site, settings):
         "connect-src": ["'self'", *FUNCTIONAL],
         "frame-src": ["'self'", *FUNCTIONAL, *ADVERTISING],
     }
+
+
+def test_a_lazy_value_in_the_setting_is_one_source(site, settings):
+    # django-csp reads a lazy string (reverse_lazy, gettext_lazy) as one value.
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {"default-src": ["'self'"], "report-uri": reverse_lazy("demo")}
+    }
+    request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
+    csp = policy(both(lambda r: HttpResponse("<p>"))(request))
+    assert csp["report-uri"] == [reverse("demo")]
+
+
+def test_a_view_update_under_a_policy_without_default_src_starts_from_its_default(site, settings):
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"img-src": ["'self'"]}}
+
+    @csp_update({"img-src": "cdn.shop.example"})
+    def view(request):
+        return HttpResponse("<p>")
+
+    request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
+    csp = policy(both(view)(request))
+    assert csp["img-src"] == ["'self'", "cdn.shop.example", *FUNCTIONAL]
+    assert csp["script-src"] == ["'self'", *FUNCTIONAL]
+    assert csp["frame-src"] == ["'self'", *FUNCTIONAL, *ADVERTISING]
+
+
+def test_the_report_only_policy_is_left_as_configured(site, settings):
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {
+        "DIRECTIVES": {"default-src": ["'none'"], "script-src": ["'self'"]}
+    }
+    request = RequestFactory().get("/", HTTP_COOKIE="consent=" + stored_choice(functional=True))
+    response = both(lambda r: HttpResponse("<p>"))(request)
+    assert response.headers["Content-Security-Policy-Report-Only"] in (
+        "default-src 'none'; script-src 'self'",
+        "script-src 'self'; default-src 'none'",
+    )
+    assert "www.google-analytics.com" in response.headers["Content-Security-Policy"]
