@@ -45,8 +45,7 @@ def record_alone(request: HttpRequest, site_key: str) -> HttpResponse:
         page_url=decision["page_url"],
         signals=Signals(),
     )
-    receipt = json.dumps(records.receipt(record, site_key))
-    return HttpResponse(receipt, status=201, content_type="application/json")
+    return consents._json(records.receipt(record, site_key), 201)  # the POST's answer
 
 
 urlpatterns = [
