@@ -284,6 +284,8 @@ SPECTACULAR_SETTINGS = {
 }
 # Largest consent POST body accepted; larger ones get 413.
 CONSENT_MAX_BODY_BYTES = env_int("CONSENT_MAX_BODY_BYTES", 4096)
+# Overlapping consent POSTs of one process stored in one transaction (consent.groupcommit).
+CONSENT_GROUP_COMMIT = env_bool("CONSENT_GROUP_COMMIT", True)
 
 # --- Consent behaviour ------------------------------------------------------------------
 # The Site whose cookie definitions a Django project that installs this app enforces.

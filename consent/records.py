@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import audit, partitions
+from . import audit, groupcommit, partitions
 from .bundles import SiteBundle
 from .models import REQUIRED, ConsentRecord, Method, Site
 from .regions import Region
@@ -126,7 +126,7 @@ def record_consent(
         ).first()
         if existing is not None:
             return existing, False
-    record.save()
+    groupcommit.store(record)
     return record, True
 
 
