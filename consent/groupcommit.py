@@ -13,6 +13,9 @@ as each of its rows would have alone. Inside a transaction (a test, a management
 the record is saved on the caller's own connection, where that transaction can roll it
 back: a batch is written on the connection of the request that takes it.
 
+``bulk_create`` sends no ``pre_save``/``post_save``: nothing in the platform listens for a
+record's, and a receiver added for them would miss the rows stored in batches.
+
 CONSENT_GROUP_COMMIT=0 turns it off: every record is then ``save()``d on its own.
 """
 
@@ -84,6 +87,10 @@ def store(record: ConsentRecord) -> None:
                 _writing = False
                 for taken in batch:
                     taken.done = True
+                    if taken.error is None and taken.record._state.adding:
+                        # Never answered as stored without its row (the write was cut
+                        # short: a worker's timeout, an interrupt).
+                        taken.error = OperationalError("consent record not stored")
                 _turn.notify_all()
     if ticket.error is not None:
         raise ticket.error
