@@ -113,7 +113,8 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'consent.sqlite3'}"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         # No "SELECT 1" before each request's first query: a connection that died answers
-        # that request with 503 (the banner sends the decision again) and is replaced.
+        # that request with 503 (the banner sends the decision again) and is replaced; a
+        # batch of decisions (consent.groupcommit) is tried once more on a new one.
         conn_health_checks=False,
     )
 }

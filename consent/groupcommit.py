@@ -8,10 +8,12 @@ answered can be lost, and nobody waits for a timer: a lone request is stored at 
 ``save()``, and batches form only when requests overlap (gunicorn's threaded workers).
 
 A batch the database refuses for one of its rows is stored again row by row, so one bad
-row never fails its neighbours; a batch that cannot reach the database fails as a whole,
-as each of its rows would have alone. Inside a transaction (a test, a management command)
-the record is saved on the caller's own connection, where that transaction can roll it
-back: a batch is written on the connection of the request that takes it.
+row never fails its neighbours; a batch whose connection had died is tried once more on
+a new one (nothing of it reached the table), and one that still cannot reach the
+database fails as a whole, as each of its rows would have alone. Inside a transaction (a
+test, a management command) the record is saved on the caller's own connection, where
+that transaction can roll it back: a batch is written on the connection of the request
+that takes it.
 
 ``bulk_create`` sends no ``pre_save``/``post_save``: nothing in the platform listens for a
 record's, and a receiver added for them would miss the rows stored in batches.
@@ -25,11 +27,11 @@ import time
 from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
-    DatabaseError,
     InterfaceError,
     OperationalError,
     connections,
 )
+from django.db import Error as DatabaseFailure  # DatabaseError, InterfaceError
 
 from .models import ConsentRecord
 
@@ -42,12 +44,13 @@ WAIT_SECONDS = 60.0
 
 
 class _Ticket:
-    __slots__ = ("done", "error", "record")
+    __slots__ = ("done", "error", "record", "stored")
 
     def __init__(self, record: ConsentRecord) -> None:
         self.record = record
-        self.done = False
-        self.error: Exception | None = None
+        self.done = False  # its write is over, one way or the other
+        self.stored = False  # its row is committed
+        self.error: BaseException | None = None
 
 
 _turn = threading.Condition()
@@ -58,7 +61,13 @@ _writing = False
 def store(record: ConsentRecord) -> None:
     """Store ``record`` (not yet saved), returning once it is committed, with its id set,
     or raising the database's error."""
-    if not settings.CONSENT_GROUP_COMMIT or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+    db = connections[DEFAULT_DB_ALIAS]
+    if (
+        not settings.CONSENT_GROUP_COMMIT
+        or db.in_atomic_block
+        # SQLite before 3.35 gives bulk_create no ids back.
+        or not db.features.can_return_rows_from_bulk_insert
+    ):
         record.save()
         return
     global _writing
@@ -77,47 +86,75 @@ def store(record: ConsentRecord) -> None:
                     )
                 continue
             _writing = True
-            batch = _queue[:MAX_BATCH]
-            del _queue[:MAX_BATCH]
-            _turn.release()
+            batch: list[_Ticket] = []
             try:
-                _write(batch)
+                batch = _queue[:MAX_BATCH]
+                del _queue[:MAX_BATCH]
+                _turn.release()
+                try:
+                    _write(batch)
+                finally:
+                    _turn.acquire()
             finally:
-                _turn.acquire()
                 _writing = False
                 for taken in batch:
                     taken.done = True
-                    if taken.error is None and taken.record._state.adding:
-                        # Never answered as stored without its row (the write was cut
-                        # short: a worker's timeout, an interrupt).
-                        taken.error = OperationalError("consent record not stored")
                 _turn.notify_all()
-    if ticket.error is not None:
-        raise ticket.error
+    if not ticket.stored:
+        # Never answered as stored without its row, whatever cut the write short: the
+        # database's refusal is a 503 (the banner sends the decision again), anything
+        # else a 500. Each request raises its own error: the batch's is shared.
+        if ticket.error is None or isinstance(ticket.error, DatabaseFailure):
+            raise OperationalError("consent record not stored") from ticket.error
+        raise RuntimeError("consent record not stored") from ticket.error
 
 
 def _write(batch: list[_Ticket]) -> None:
-    """Store every record of ``batch``, noting on each ticket the error that kept its
-    record out."""
+    """Store every record of ``batch``, marking each ticket whose row is committed."""
     if len(batch) == 1:
         _save_alone(batch[0])
         return
+    records = [ticket.record for ticket in batch]
     try:
-        ConsentRecord.objects.bulk_create([ticket.record for ticket in batch])
-    except (OperationalError, InterfaceError) as error:  # the database is out of reach
-        for ticket in batch:
-            ticket.error = error
-    except DatabaseError:  # a row refused: the others must not fail with it
+        _insert(records)
+    except (OperationalError, InterfaceError) as error:
+        if not all(record._state.adding for record in records):
+            # The INSERT was answered and the COMMIT was not: it may or may not have
+            # happened, so nothing is written again (the banner's resends are matched
+            # to what was).
+            _failed(batch, error)
+            return
+        # Nothing reached the table: most often the connection had died while kept
+        # open (CONN_MAX_AGE). Once more on a new one, or the whole batch is refused.
+        connections[DEFAULT_DB_ALIAS].close()
+        try:
+            _insert(records)
+        except Exception as again:  # each request of the batch is refused with it
+            _failed(batch, again)
+            return
+    except Exception:  # a row refused: the others must not fail with it
         for ticket in batch:
             ticket.record.pk = None
+            ticket.record._state.adding = True
             _save_alone(ticket)
-    except Exception as error:
-        for ticket in batch:
-            ticket.error = error
+        return
+    for ticket in batch:
+        ticket.stored = True
+
+
+def _insert(records: list[ConsentRecord]) -> None:
+    ConsentRecord.objects.bulk_create(records)
+
+
+def _failed(batch: list[_Ticket], error: BaseException) -> None:
+    for ticket in batch:
+        ticket.error = error
 
 
 def _save_alone(ticket: _Ticket) -> None:
     try:
         ticket.record.save()
-    except Exception as error:
+    except Exception as error:  # raised again in the request it belongs to
         ticket.error = error
+    else:
+        ticket.stored = True

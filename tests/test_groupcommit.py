@@ -22,6 +22,23 @@ from consent.rules import Signals
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
+@pytest.fixture(autouse=True)
+def batches(monkeypatch) -> Iterator[list[int]]:
+    """The size of every batch stored with bulk_create (a lone record is save()d), and
+    the module left as each test found it: nobody writing, nobody queued."""
+    assert not groupcommit._writing and groupcommit._queue == []
+    sizes: list[int] = []
+    insert = groupcommit._insert
+
+    def counted(records: list[ConsentRecord]) -> None:
+        sizes.append(len(records))
+        insert(records)
+
+    monkeypatch.setattr(groupcommit, "_insert", counted)
+    yield sizes
+    assert not groupcommit._writing and groupcommit._queue == []
+
+
 def wait_for(condition, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -57,14 +74,21 @@ def table_locked() -> Iterator[None]:
 class Visitor(threading.Thread):
     """A request of its own thread (and database connection) deciding once."""
 
-    def __init__(self, language: str = "en") -> None:
+    def __init__(self, language: str = "en", go: threading.Event | None = None) -> None:
         super().__init__()
         self.language = language
+        self.go = go  # connect first, then decide once it is set
+        self.backend: int | None = None
         self.record: ConsentRecord | None = None
         self.error: Exception | None = None
 
     def run(self) -> None:
         try:
+            if self.go is not None:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    self.backend = cursor.fetchone()[0]
+                self.go.wait(30)
             self.record, _ = records.record_consent(
                 get_bundle("demo"),
                 categories={"functional": True, "advertising": False},
@@ -101,7 +125,7 @@ def transactions_of(ids: list[int]) -> int:
         return cursor.fetchone()[0]
 
 
-def test_overlapping_decisions_are_stored_together_each_with_its_own_row(site):
+def test_overlapping_decisions_are_stored_together_each_with_its_own_row(site, batches):
     visitors = [Visitor() for _ in range(7)]
     with table_locked():
         first = queued_behind_a_blocked_write(visitors)
@@ -110,6 +134,7 @@ def test_overlapping_decisions_are_stored_together_each_with_its_own_row(site):
     for visitor in [first, *visitors]:
         visitor.join(30)
         assert visitor.error is None
+    assert batches == [7]  # the first was stored alone
     stored = {r.pk: r for r in ConsentRecord.objects.all()}
     assert len(stored) == 8
     for visitor in [first, *visitors]:
@@ -129,7 +154,7 @@ def test_overlapping_decisions_are_stored_together_each_with_its_own_row(site):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite keeps any length")
-def test_a_row_the_database_refuses_fails_alone(site):
+def test_a_row_the_database_refuses_fails_alone(site, batches):
     visitors = [Visitor(), Visitor(language="x" * 16), Visitor()]
     # records cuts the language to the column's 16 characters; the column is made
     # narrower for this test so that the database refuses one row of the batch.
@@ -145,7 +170,10 @@ def test_a_row_the_database_refuses_fails_alone(site):
             cursor.execute(
                 "ALTER TABLE consent_consentrecord ALTER COLUMN language TYPE varchar(16)"
             )
-    assert isinstance(visitors[1].error, DataError)
+    assert batches == [3]  # tried together, then each alone
+    # Answered 503, as the database's refusal of a record alone is.
+    assert isinstance(visitors[1].error, OperationalError)
+    assert isinstance(visitors[1].error.__cause__, DataError)
     assert visitors[1].record is None
     stored = set(ConsentRecord.objects.values_list("decision_id", flat=True))
     assert stored == {v.record.decision_id for v in (first, visitors[0], visitors[2])}
@@ -185,3 +213,30 @@ def test_switched_off_every_record_is_committed_alone(site):
     assert len(ids) == 4
     if connection.vendor == "postgresql":
         assert transactions_of(ids) == 4
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ends PostgreSQL's backends")
+def test_a_batch_whose_connection_died_is_stored_on_a_new_one(site, batches):
+    """After a database restart every kept-open connection is dead: the batch is tried
+    once more on a new connection, not refused for each of its requests."""
+    go = threading.Event()
+    visitors = [Visitor(go=go) for _ in range(4)]
+    for visitor in visitors:
+        visitor.start()
+    wait_for(lambda: all(v.backend for v in visitors))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+            [[v.backend for v in visitors]],
+        )
+    with table_locked():
+        first = Visitor()
+        first.start()
+        wait_for(lambda: groupcommit._writing)
+        go.set()
+        wait_for(lambda: len(groupcommit._queue) == len(visitors))
+    for visitor in [first, *visitors]:
+        visitor.join(30)
+        assert visitor.error is None
+    assert batches == [4, 4]  # refused on the dead connection, stored on a new one
+    assert ConsentRecord.objects.count() == 5
