@@ -25,13 +25,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import (
-    DEFAULT_DB_ALIAS,
-    InterfaceError,
-    OperationalError,
-    connections,
-)
-from django.db import Error as DatabaseFailure  # DatabaseError, InterfaceError
+from django.db import DEFAULT_DB_ALIAS, Error, InterfaceError, OperationalError, connections
 
 from .models import ConsentRecord
 
@@ -104,7 +98,7 @@ def store(record: ConsentRecord) -> None:
         # Never answered as stored without its row, whatever cut the write short: the
         # database's refusal is a 503 (the banner sends the decision again), anything
         # else a 500. Each request raises its own error: the batch's is shared.
-        if ticket.error is None or isinstance(ticket.error, DatabaseFailure):
+        if ticket.error is None or isinstance(ticket.error, Error):
             raise OperationalError("consent record not stored") from ticket.error
         raise RuntimeError("consent record not stored") from ticket.error
 
